@@ -1,0 +1,47 @@
+# The single entry point. Every target installs what it needs itself (uv from PyPI, then the
+# locked environment), so a fresh machine needs only Python 3.11 and make.
+SHELL := /bin/bash
+TOOLS := .tools
+UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
+
+.PHONY: run test test-unit test-integration lint format bench compose-up compose-down sync clean
+
+$(TOOLS)/bin/uv:
+	python3 -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet uv
+
+sync: $(if $(findstring $(TOOLS),$(UV)),$(TOOLS)/bin/uv)
+	$(UV) sync --frozen --quiet
+
+run: sync
+	$(UV) run --frozen slipway up
+
+test: sync
+	$(UV) run --frozen pytest tests
+
+test-unit: sync
+	$(UV) run --frozen pytest tests/unit
+
+test-integration: sync
+	$(UV) run --frozen pytest tests/integration
+
+lint: sync
+	$(UV) run --frozen ruff check .
+	$(UV) run --frozen ruff format --check .
+	$(UV) run --frozen mypy libs services slipway
+
+format: sync
+	$(UV) run --frozen ruff format .
+	$(UV) run --frozen ruff check --fix .
+
+bench: sync
+	@for b in bench/*.py; do echo "== $$b"; $(UV) run --frozen python $$b || exit 1; done
+
+compose-up:
+	docker compose -f deploy/compose.yaml up -d --build
+
+compose-down:
+	docker compose -f deploy/compose.yaml down
+
+clean:
+	rm -rf $(TOOLS) .venv .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,102 @@
+"""Every NATS subject, stream, bucket and object-name prefix Slipway uses. Nobody types one elsewhere."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+EVENTS_STREAM = "SLIPWAY_EVENTS"
+LOGS_STREAM = "SLIPWAY_LOGS"
+TRIGGERS_STREAM = "SLIPWAY_TRIGGERS"
+
+OBJECT_STORE = "artifacts"
+KV_SECRETS = "secrets"
+KV_LEASES = "leases"
+KV_LOCKS = "locks"
+KV_CRONS = "crons"
+KV_TRIGGER_RESULTS = "trigger-results"
+
+EVENTS_ALL = "events.>"
+LOGS_ALL = "logs.>"
+TRIGGERS_DEPLOY = "triggers.deploy"
+TRIGGER_RESULTS_ALL = "triggers.results.>"
+
+
+class Aggregate(StrEnum):
+    """The three aggregates whose events make up the log."""
+
+    DEPLOYMENT = "deployment"
+    ENVIRONMENT = "environment"
+    PROJECT = "project"
+
+
+def _token(value: str) -> str:
+    if not value or any(c in value for c in ".*> \t\r\n"):
+        raise ValueError(f"not a valid subject token: {value!r}")
+    return value
+
+
+def event_subject(aggregate: Aggregate, aggregate_id: str, event_type: str) -> str:
+    return f"events.{aggregate.value}.{_token(aggregate_id)}.{_token(event_type)}"
+
+
+def aggregate_filter(aggregate: Aggregate, aggregate_id: str) -> str:
+    """Matches every event of one aggregate (for loads and the version-check subject)."""
+    return f"events.{aggregate.value}.{_token(aggregate_id)}.*"
+
+
+def aggregate_kind_filter(aggregate: Aggregate) -> str:
+    return f"events.{aggregate.value}.*.*"
+
+
+def events_of_type(event_type: str) -> str:
+    return f"events.*.*.{_token(event_type)}"
+
+
+def parse_event_subject(subject: str) -> tuple[Aggregate, str, str]:
+    parts = subject.split(".")
+    if len(parts) != 4 or parts[0] != "events":
+        raise ValueError(f"not an event subject: {subject!r}")
+    return Aggregate(parts[1]), parts[2], parts[3]
+
+
+def job_log_subject(deployment_id: str, job_id: str) -> str:
+    return f"logs.{_token(deployment_id)}.{_token(job_id)}"
+
+
+def deployment_logs_filter(deployment_id: str) -> str:
+    return f"logs.{_token(deployment_id)}.*"
+
+
+def environment_log_subject(environment_id: str) -> str:
+    return f"logs.env.{_token(environment_id)}"
+
+
+def trigger_result_subject(trigger_id: str) -> str:
+    return f"triggers.results.{_token(trigger_id)}"
+
+
+def secret_key(project: str, environment: str, name: str) -> str:
+    return f"{_token(project)}.{_token(environment)}.{_token(name)}"
+
+
+def lease_key(deployment_id: str, job_id: str) -> str:
+    return f"{_token(deployment_id)}.{_token(job_id)}"
+
+
+def environment_id(project: str, environment: str) -> str:
+    """The aggregate id of an environment: both DNS labels joined by `_`, which a DNS label cannot contain."""
+    return f"{_token(project)}_{_token(environment)}"
+
+
+class ObjectPrefix(StrEnum):
+    SOURCES = "sources"
+    UPLOADS = "uploads"
+    BUNDLES = "bundles"
+    SCREENSHOTS = "screenshots"
+    SOURCEMAPS = "sourcemaps"
+    SBOMS = "sboms"
+    STATIC = "static"
+
+
+def object_name(prefix: ObjectPrefix, *parts: str) -> str:
+    return "/".join([prefix.value, *parts])
