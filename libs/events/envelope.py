@@ -75,7 +75,9 @@ class Envelope(BaseModel):
     causation_id: str | None = Field(default=None, description="Event or request that caused it.")
     actor: str = Field(description="Token id, webhook delivery or service that appended it.")
     encoding: int = Field(default=encoding.CURRENT_ENCODING, description="Canonical encoder.")
-    prev_hash: str | None = Field(default=None, description="Hash of the aggregate's previous event.")
+    prev_hash: str | None = Field(
+        default=None, description="Hash of the aggregate's previous event."
+    )
     hash: str | None = Field(default=None, description="sha-256 of the stored bytes without hash.")
     data: Any = Field(description="The typed payload (an EventData subclass).")
 

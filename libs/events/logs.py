@@ -15,5 +15,7 @@ class LogLine(Frozen):
     job: str = Field(description="Job id, or 'env' for environment log lines.")
     attempt: int = Field(default=0, description="Job attempt; 0 for environment lines.")
     stream: Literal["stdout", "stderr", "system"] = Field(default="system", description="Source.")
-    level: Literal["debug", "info", "warning", "error"] = Field(default="info", description="Level.")
+    level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Level."
+    )
     line: str = Field(description="The text, without a trailing newline.")

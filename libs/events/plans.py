@@ -71,7 +71,9 @@ def build_tail(preset: Preset, *, after: str = "build") -> tuple[JobSpec, ...]:
     )
 
 
-def initial_plan(kind: DeploymentType, *, rollback_preset: Preset | None = None) -> tuple[JobSpec, ...]:
+def initial_plan(
+    kind: DeploymentType, *, rollback_preset: Preset | None = None
+) -> tuple[JobSpec, ...]:
     """The initial plan of a deployment type; a git plan grows by the build's `next_jobs`."""
     if kind in (DeploymentType.GIT, DeploymentType.MANUAL):
         return chain((J.DOWNLOAD_REPO, J.BUILD_IMAGE))

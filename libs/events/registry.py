@@ -39,7 +39,9 @@ def upcast(event_type: str, version: int, data: dict[str, Any]) -> dict[str, Any
     if cls is None:
         raise UnknownEvent(f"unknown event type {event_type!r}")
     if version > cls.SCHEMA_VERSION:
-        raise UnknownEvent(f"{event_type} v{version} is newer than this reader (v{cls.SCHEMA_VERSION})")
+        raise UnknownEvent(
+            f"{event_type} v{version} is newer than this reader (v{cls.SCHEMA_VERSION})"
+        )
     while version < cls.SCHEMA_VERSION:
         step = UPCASTERS.get((event_type, version))
         if step is None:

@@ -39,7 +39,9 @@ class DeploymentStatus(StrEnum):
     STOPPED = "stopped"
 
 
-TERMINAL = frozenset({DeploymentStatus.FAILED, DeploymentStatus.CANCELLED, DeploymentStatus.STOPPED})
+TERMINAL = frozenset(
+    {DeploymentStatus.FAILED, DeploymentStatus.CANCELLED, DeploymentStatus.STOPPED}
+)
 # "Ended" for admission: the first of completed, failed, cancelled or stopped.
 ENDED = TERMINAL | {DeploymentStatus.COMPLETED}
 

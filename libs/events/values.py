@@ -60,7 +60,9 @@ class JobSpec(Frozen):
     id: str = Field(description="Unique within the deployment, stable across retries.")
     type: JobType = Field(description="Job type; decides which executor runs it.")
     depends_on: tuple[str, ...] = Field(default=(), description="Job ids that must succeed first.")
-    optional: bool = Field(default=False, description="After MarkDeploymentCompleteJob: never fails.")
+    optional: bool = Field(
+        default=False, description="After MarkDeploymentCompleteJob: never fails."
+    )
 
 
 class Source(Frozen):
@@ -72,7 +74,9 @@ class Source(Frozen):
     commit_message: str | None = Field(default=None, description="Head commit message, if known.")
     image_ref: str | None = Field(default=None, description="Registry reference (image deploys).")
     pull: str | None = Field(default=None, description="Pull policy: missing or always.")
-    image_id: str | None = Field(default=None, description="Expected image id (uploads, rollbacks).")
+    image_id: str | None = Field(
+        default=None, description="Expected image id (uploads, rollbacks)."
+    )
     upload_object: str | None = Field(default=None, description="Object name of an uploaded tar.")
     bundle: str | None = Field(default=None, description="Object name of a static bundle.")
     rollback_of: str | None = Field(default=None, description="Target deployment of a rollback.")

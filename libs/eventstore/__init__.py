@@ -1,0 +1,30 @@
+"""The JetStream event store every service uses (§2)."""
+
+from libs.eventstore.aggregates import Loaded, Repository, TooManyConflicts
+from libs.eventstore.bootstrap import BootstrapOptions, bootstrap
+from libs.eventstore.errors import (
+    AppendRejected,
+    DuplicateBatch,
+    EventStoreError,
+    StaleRead,
+    StreamMisconfigured,
+    VersionConflict,
+)
+from libs.eventstore.store import Appended, JetStreamEventStore, PendingAppend
+
+__all__ = [
+    "AppendRejected",
+    "Appended",
+    "BootstrapOptions",
+    "DuplicateBatch",
+    "EventStoreError",
+    "JetStreamEventStore",
+    "Loaded",
+    "PendingAppend",
+    "Repository",
+    "StaleRead",
+    "StreamMisconfigured",
+    "TooManyConflicts",
+    "VersionConflict",
+    "bootstrap",
+]

@@ -1,0 +1,330 @@
+"""The event store on JetStream (§2): version-checked appends, atomic batches, direct-get loads."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import ConsumerConfig, DeliverPolicy
+
+from libs.events import registry
+from libs.events.envelope import Envelope
+from libs.events.fold import Recorded
+from libs.events.subjects import EVENTS_ALL, EVENTS_STREAM, Aggregate, aggregate_filter
+from libs.eventstore.errors import (
+    AppendRejected,
+    DuplicateBatch,
+    StaleRead,
+    VersionConflict,
+)
+
+ERR_WRONG_LAST_SEQUENCE = 10071
+ERR_BATCH_DUPLICATE_ID = 10201
+DIRECT_BATCH = 512
+
+
+@dataclass(frozen=True)
+class Appended:
+    """Result of one append: the stored sequence and whether it was already there."""
+
+    seq: int
+    duplicate: bool
+    envelope: Envelope  # sealed: prev_hash and hash set
+
+
+@dataclass(frozen=True)
+class PendingAppend:
+    """One message of an atomic batch: an event and the version its aggregate must be at."""
+
+    envelope: Envelope
+    expected_seq: int
+    prev_hash: str | None
+
+
+def _headers(env: Envelope, expected_seq: int, extra: dict[str, str] | None) -> dict[str, str]:
+    h = {
+        "Nats-Msg-Id": env.event_id,
+        "Nats-Expected-Last-Subject-Sequence": str(expected_seq),
+        "Nats-Expected-Last-Subject-Sequence-Subject": aggregate_filter(
+            env.aggregate, env.aggregate_id
+        ),
+    }
+    if extra:
+        h.update(extra)
+    return h
+
+
+def _parse_ts(value: str) -> datetime:
+    # Server stamps carry nanoseconds; Python keeps microseconds.
+    head, _, frac = value.rstrip("Z").partition(".")
+    return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
+
+
+def recorded_from_msg(msg: Msg) -> Recorded:
+    hdr = msg.headers or {}
+    return Recorded(
+        seq=int(hdr["Nats-Sequence"]),
+        stored_at=_parse_ts(hdr["Nats-Time-Stamp"]),
+        raw=msg.data,
+        envelope=registry.decode(msg.data),
+    )
+
+
+class JetStreamEventStore:
+    """Appends and reads events of SLIPWAY_EVENTS. Owns no state beyond the connection."""
+
+    def __init__(self, nc: NATS, *, stream: str = EVENTS_STREAM, timeout: float = 5.0) -> None:
+        self.nc = nc
+        self.stream = stream
+        self.timeout = timeout
+
+    # ------------------------------------------------------------------ appends
+
+    async def append(
+        self,
+        envelope: Envelope,
+        *,
+        expected_seq: int,
+        prev_hash: str | None,
+        headers: dict[str, str] | None = None,
+    ) -> Appended:
+        """Appends one event if its aggregate is still at `expected_seq` (0 = create-once).
+
+        Returns the stored sequence; a duplicate id returns the original sequence with
+        `duplicate=True` (the caller reloads before anything else). Raises VersionConflict.
+        """
+        sealed, raw = envelope.sealed(prev_hash)
+        resp = await self.nc.request(
+            sealed.subject,
+            raw,
+            timeout=self.timeout,
+            headers=_headers(sealed, expected_seq, headers),
+        )
+        data = json.loads(resp.data)
+        err = data.get("error")
+        if err:
+            code = err.get("err_code")
+            if code == ERR_WRONG_LAST_SEQUENCE:
+                raise VersionConflict(
+                    aggregate_filter(sealed.aggregate, sealed.aggregate_id),
+                    expected_seq,
+                    err.get("description", ""),
+                )
+            raise AppendRejected(code, err.get("description", ""))
+        return Appended(int(data["seq"]), bool(data.get("duplicate")), sealed)
+
+    async def append_batch(
+        self, items: Sequence[PendingAppend], *, headers: dict[str, str] | None = None
+    ) -> list[Appended]:
+        """Appends events of several aggregates atomically: all are stored or none.
+
+        Each message carries its own version check. A batch replayed with stored ids raises
+        DuplicateBatch (err 10201); a stale version raises VersionConflict and stores nothing.
+        """
+        if not items:
+            return []
+        batch_id = uuid.uuid4().hex
+        sealed: list[tuple[Envelope, bytes, dict[str, str]]] = []
+        chain: dict[tuple[Aggregate, str], tuple[int, str | None]] = {}
+        for n, item in enumerate(items, 1):
+            key = (item.envelope.aggregate, item.envelope.aggregate_id)
+            prev = chain.get(key)
+            # Two events of one aggregate in a batch: the second links to the first.
+            prev_hash = prev[1] if prev else item.prev_hash
+            env, raw = item.envelope.sealed(prev_hash)
+            h = _headers(env, item.expected_seq, headers)
+            if prev is not None:
+                del h["Nats-Expected-Last-Subject-Sequence"]
+                del h["Nats-Expected-Last-Subject-Sequence-Subject"]
+            h["Nats-Batch-Id"] = batch_id
+            h["Nats-Batch-Sequence"] = str(n)
+            if n == len(items):
+                h["Nats-Batch-Commit"] = "1"
+            chain[key] = (item.expected_seq, env.hash)
+            sealed.append((env, raw, h))
+
+        reply: Msg | None = None
+        for n, (env, raw, h) in enumerate(sealed, 1):
+            if n == len(sealed) or n == 1:
+                reply = await self.nc.request(env.subject, raw, timeout=self.timeout, headers=h)
+                if n < len(sealed) and reply.data:
+                    self._raise_batch_error(json.loads(reply.data), items)
+            else:
+                await self.nc.publish(env.subject, raw, headers=h)
+        assert reply is not None
+        data = json.loads(reply.data)
+        self._raise_batch_error(data, items)
+        last = int(data["seq"])
+        first = last - len(sealed) + 1
+        return [Appended(first + i, False, env) for i, (env, _, _) in enumerate(sealed)]
+
+    @staticmethod
+    def _raise_batch_error(data: dict[str, Any], items: Sequence[PendingAppend]) -> None:
+        err = data.get("error")
+        if not err:
+            return
+        code = err.get("err_code")
+        if code == ERR_BATCH_DUPLICATE_ID:
+            raise DuplicateBatch(err.get("description", ""))
+        if code == ERR_WRONG_LAST_SEQUENCE:
+            first = items[0].envelope
+            raise VersionConflict(
+                aggregate_filter(first.aggregate, first.aggregate_id),
+                items[0].expected_seq,
+                err.get("description", ""),
+            )
+        raise AppendRejected(code, err.get("description", ""))
+
+    # ------------------------------------------------------------------ reads
+
+    async def _direct_batch(self, request: dict[str, Any]) -> tuple[list[Msg], int]:
+        """One batch direct get; returns the messages and how many more match."""
+        inbox = self.nc.new_inbox()
+        sub = await self.nc.subscribe(inbox)
+        try:
+            await self.nc.publish(
+                f"$JS.API.DIRECT.GET.{self.stream}", json.dumps(request).encode(), reply=inbox
+            )
+            out: list[Msg] = []
+            while True:
+                msg = await sub.next_msg(timeout=self.timeout)
+                hdr = msg.headers or {}
+                status = hdr.get("Status")
+                if status:
+                    if status == "404":
+                        return out, 0
+                    if status == "204":  # end of batch
+                        return out, int(hdr.get("Nats-Num-Pending", "0"))
+                    raise AppendRejected(int(status), hdr.get("Description", "direct get failed"))
+                out.append(msg)
+        finally:
+            await sub.unsubscribe()
+
+    async def read_subjects(
+        self,
+        subject_filter: str,
+        *,
+        from_seq: int = 1,
+        start_time: datetime | None = None,
+        until_seq: int | None = None,
+        batch: int = DIRECT_BATCH,
+    ) -> AsyncIterator[Recorded]:
+        """Stored events matching a filter, in stream order, from a sequence or a time."""
+        request: dict[str, Any] = {"next_by_subj": subject_filter, "batch": batch}
+        if start_time is not None:
+            request["start_time"] = start_time.isoformat().replace("+00:00", "Z")
+        else:
+            request["seq"] = max(1, from_seq)
+        while True:
+            msgs, pending = await self._direct_batch(request)
+            for msg in msgs:
+                rec = recorded_from_msg(msg)
+                if until_seq is not None and rec.seq > until_seq:
+                    return
+                yield rec
+            if not msgs or pending == 0:
+                return
+            request.pop("start_time", None)
+            request["seq"] = int((msgs[-1].headers or {})["Nats-Sequence"]) + 1
+
+    async def load(
+        self, aggregate: Aggregate, aggregate_id: str, *, min_seq: int = 0, after_seq: int = 0
+    ) -> list[Recorded]:
+        """One aggregate's events by batch direct get, with the sequence guard of §2.
+
+        `min_seq`: the stream sequence of the message that caused this load; the aggregate's
+        last event must be at or beyond it, else the read came from a lagging replica and is
+        retried (raises StaleRead after ~2 s).
+        """
+        for _ in range(20):
+            events = [
+                e
+                async for e in self.read_subjects(
+                    aggregate_filter(aggregate, aggregate_id), from_seq=after_seq + 1
+                )
+            ]
+            last = events[-1].seq if events else after_seq
+            if last >= min_seq:
+                return events
+            await asyncio.sleep(0.1)
+        raise StaleRead(f"{aggregate.value} {aggregate_id}: not at seq {min_seq} yet")
+
+    async def load_via_leader(self, aggregate: Aggregate, aggregate_id: str) -> list[Recorded]:
+        """Other aggregates are read through the stream leader (STREAM.MSG.GET), never a replica."""
+        out: list[Recorded] = []
+        seq = 1
+        subj = aggregate_filter(aggregate, aggregate_id)
+        while True:
+            resp = await self.nc.request(
+                f"$JS.API.STREAM.MSG.GET.{self.stream}",
+                json.dumps({"seq": seq, "next_by_subj": subj}).encode(),
+                timeout=self.timeout,
+            )
+            data = json.loads(resp.data)
+            if "error" in data:
+                if data["error"].get("code") == 404:
+                    return out
+                raise AppendRejected(data["error"].get("err_code"), data["error"]["description"])
+            m = data["message"]
+            raw = base64.b64decode(m["data"])
+            out.append(
+                Recorded(
+                    seq=int(m["seq"]),
+                    stored_at=_parse_ts(m["time"]),
+                    raw=raw,
+                    envelope=registry.decode(raw),
+                )
+            )
+            seq = int(m["seq"]) + 1
+
+    async def last_seq(self) -> int:
+        resp = await self.nc.request(
+            f"$JS.API.STREAM.INFO.{self.stream}", b"", timeout=self.timeout
+        )
+        return int(json.loads(resp.data)["state"]["last_seq"])
+
+    async def read_all(
+        self, *, from_seq: int = 1, start_time: datetime | None = None, until_seq: int | None = None
+    ) -> AsyncIterator[Recorded]:
+        async for rec in self.read_subjects(
+            EVENTS_ALL, from_seq=from_seq, start_time=start_time, until_seq=until_seq
+        ):
+            yield rec
+
+    async def follow(
+        self, subject_filter: str = EVENTS_ALL, *, from_seq: int = 1
+    ) -> AsyncIterator[Recorded]:
+        """Stored events from `from_seq`, then live ones as they are appended (ordered consumer)."""
+        js = self.nc.jetstream()
+        sub = await js.subscribe(
+            subject_filter,
+            ordered_consumer=True,
+            stream=self.stream,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(1, from_seq)
+            ),
+        )
+        try:
+            while True:
+                try:
+                    msg = await sub.next_msg(timeout=3600)
+                except NatsTimeout:
+                    continue
+                meta = msg.metadata
+                yield Recorded(
+                    seq=meta.sequence.stream,
+                    stored_at=meta.timestamp,
+                    raw=msg.data,
+                    envelope=registry.decode(msg.data),
+                )
+        finally:
+            await sub.unsubscribe()
