@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import reduce
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from libs.events import catalog as ev
 from libs.events.envelope import Envelope
@@ -58,10 +58,10 @@ def _add_jobs(jobs: dict[str, JobState], specs: Iterable[JobSpec], segment: int)
 
 
 def _job_result(
-    state: DeploymentState, job_id: str, attempt: int | None, **changes: object
+    state: DeploymentState, job_id: str, expect_attempt: int | None, **changes: object
 ) -> DeploymentState:
     job = state.jobs.get(job_id)
-    if job is None or (attempt is not None and attempt != job.attempt):
+    if job is None or (expect_attempt is not None and expect_attempt != job.attempt):
         return state  # unknown job or a stale attempt's result: the latest claim owns the job
     jobs = dict(state.jobs)
     jobs[job_id] = dataclasses.replace(job, **changes)  # type: ignore[arg-type]
@@ -218,13 +218,13 @@ def evolve_environment(state: EnvironmentState, event: Envelope, seq: int = 0) -
             state, ended=ended, queued=tuple(q for q in state.queued if q[0] != d.deployment_id)
         )
     if isinstance(d, ev.TrafficSwitched):
-        admission = state.admission_of(d.deployment_id) if d.deployment_id else None
+        routed = state.admission_of(d.deployment_id) if d.deployment_id else None
         route = Route(
             mode=d.mode,
             deployment_id=d.deployment_id,
             upstreams=tuple(d.upstreams),
             static_root=d.static_root,
-            admission_number=admission.number if admission else d.admission_seq,
+            admission_number=routed.number if routed else d.admission_seq,
             seq=seq,
         )
         return dataclasses.replace(state, route=route)
@@ -257,32 +257,45 @@ def evolve_project(state: ProjectState, event: Envelope) -> ProjectState:
     return state
 
 
+AnyState = DeploymentState | EnvironmentState | ProjectState
+
+
 def evolve(state: S, event: Envelope | Recorded) -> S:
     """Applies one event (an envelope, or a recorded event that carries its sequence)."""
     seq = 0
     if isinstance(event, Recorded):
         seq, event = event.seq, event.envelope
+    version, last_seq = state.version + 1, seq or state.last_seq
+    last_hash = event.hash or state.last_hash
+    new: AnyState
     if isinstance(state, DeploymentState):
-        new: DeploymentState | EnvironmentState | ProjectState = evolve_deployment(state, event)
+        new = dataclasses.replace(
+            evolve_deployment(state, event),
+            updated_at=event.occurred_at,
+            version=version,
+            last_seq=last_seq,
+            last_hash=last_hash,
+        )
     elif isinstance(state, EnvironmentState):
-        new = evolve_environment(state, event, seq)
+        new = dataclasses.replace(
+            evolve_environment(state, event, seq),
+            version=version,
+            last_seq=last_seq,
+            last_hash=last_hash,
+        )
     else:
-        new = evolve_project(state, event)
-    return dataclasses.replace(  # type: ignore[return-value]
-        new,
-        version=state.version + 1,
-        last_seq=seq or state.last_seq,
-        last_hash=event.hash or state.last_hash,
-        **({"updated_at": event.occurred_at} if isinstance(new, DeploymentState) else {}),
-    )
+        new = dataclasses.replace(
+            evolve_project(state, event), version=version, last_seq=last_seq, last_hash=last_hash
+        )
+    return new  # type: ignore[return-value]
 
 
-def initial_state(aggregate: Aggregate, aggregate_id: str) -> S:  # type: ignore[type-var]
+def initial_state(aggregate: Aggregate, aggregate_id: str) -> AnyState:
     if aggregate is Aggregate.DEPLOYMENT:
-        return DeploymentState(id=aggregate_id)  # type: ignore[return-value]
+        return DeploymentState(id=aggregate_id)
     if aggregate is Aggregate.ENVIRONMENT:
-        return EnvironmentState(id=aggregate_id)  # type: ignore[return-value]
-    return ProjectState(id=aggregate_id)  # type: ignore[return-value]
+        return EnvironmentState(id=aggregate_id)
+    return ProjectState(id=aggregate_id)
 
 
 def fold(events: Iterable[Envelope | Recorded], state: S | None = None) -> S:
@@ -292,8 +305,8 @@ def fold(events: Iterable[Envelope | Recorded], state: S | None = None) -> S:
         if not items:
             raise ValueError("fold of no events needs an initial state")
         first = items[0].envelope if isinstance(items[0], Recorded) else items[0]
-        state = initial_state(first.aggregate, first.aggregate_id)
-    return reduce(evolve, items, state)  # type: ignore[arg-type]
+        state = cast(S, initial_state(first.aggregate, first.aggregate_id))
+    return reduce(evolve, items, state)
 
 
 def fold_deployment(events: Iterable[Envelope | Recorded], deployment_id: str) -> DeploymentState:

@@ -1,4 +1,4 @@
-"""Every NATS subject, stream, bucket and object-name prefix Slipway uses. Nobody types one elsewhere."""
+"""Every NATS subject, stream, bucket and object-name prefix Slipway uses; nowhere else."""
 
 from __future__ import annotations
 
@@ -48,8 +48,14 @@ def aggregate_kind_filter(aggregate: Aggregate) -> str:
     return f"events.{aggregate.value}.*.*"
 
 
-def events_of_type(event_type: str) -> str:
-    return f"events.*.*.{_token(event_type)}"
+def events_of_type(event_type: str, aggregate: Aggregate | None = None) -> str:
+    kind = aggregate.value if aggregate else "*"
+    return f"events.{kind}.*.{_token(event_type)}"
+
+
+def aggregate_live(aggregate: Aggregate, aggregate_id: str) -> str:
+    """Core-NATS subscription subject that sees an aggregate's events as they are stored."""
+    return aggregate_filter(aggregate, aggregate_id)
 
 
 def parse_event_subject(subject: str) -> tuple[Aggregate, str, str]:
@@ -84,7 +90,7 @@ def lease_key(deployment_id: str, job_id: str) -> str:
 
 
 def environment_id(project: str, environment: str) -> str:
-    """The aggregate id of an environment: both DNS labels joined by `_`, which a DNS label cannot contain."""
+    """The aggregate id of an environment: both DNS labels joined by `_` (never in a label)."""
     return f"{_token(project)}_{_token(environment)}"
 
 

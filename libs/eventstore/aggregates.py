@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from libs.events.envelope import Envelope
 from libs.events.fold import Recorded, evolve, initial_state
@@ -68,8 +68,10 @@ class Repository:
 
     async def load(
         self, aggregate: Aggregate, aggregate_id: str, *, min_seq: int = 0, leader: bool = False
-    ) -> Loaded[S]:  # type: ignore[type-var]
-        loaded: Loaded[S] = Loaded(aggregate, aggregate_id, initial_state(aggregate, aggregate_id))  # type: ignore[type-var]
+    ) -> Loaded[Any]:
+        loaded: Loaded[Any] = Loaded(
+            aggregate, aggregate_id, initial_state(aggregate, aggregate_id)
+        )
         if leader:
             events = await self.store.load_via_leader(aggregate, aggregate_id)
         else:
