@@ -79,11 +79,18 @@ class Repository:
         loaded.apply(events)
         return loaded
 
-    async def refresh(self, loaded: Loaded[S], *, min_seq: int = 0) -> Loaded[S]:
+    async def refresh(
+        self, loaded: Loaded[S], *, min_seq: int = 0, leader: bool = False
+    ) -> Loaded[S]:
         """Incremental: fetch only the events after the sequence already folded."""
-        events = await self.store.load(
-            loaded.aggregate, loaded.aggregate_id, after_seq=loaded.last_seq, min_seq=min_seq
-        )
+        if leader:
+            events = await self.store.load_via_leader(
+                loaded.aggregate, loaded.aggregate_id, after_seq=loaded.last_seq
+            )
+        else:
+            events = await self.store.load(
+                loaded.aggregate, loaded.aggregate_id, after_seq=loaded.last_seq, min_seq=min_seq
+            )
         loaded.apply(events)
         return loaded
 

@@ -258,10 +258,12 @@ class JetStreamEventStore:
             await asyncio.sleep(0.1)
         raise StaleRead(f"{aggregate.value} {aggregate_id}: not at seq {min_seq} yet")
 
-    async def load_via_leader(self, aggregate: Aggregate, aggregate_id: str) -> list[Recorded]:
+    async def load_via_leader(
+        self, aggregate: Aggregate, aggregate_id: str, *, after_seq: int = 0
+    ) -> list[Recorded]:
         """Other aggregates are read through the stream leader (STREAM.MSG.GET), never a replica."""
         out: list[Recorded] = []
-        seq = 1
+        seq = after_seq + 1
         subj = aggregate_filter(aggregate, aggregate_id)
         while True:
             resp = await self.nc.request(
