@@ -16,7 +16,7 @@ import tarfile
 import zipfile
 import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, cast
@@ -27,6 +27,7 @@ from services.gateway.archive_rules import (
     MemberKind,
     UnreadableArchive,
     UnsafeArchive,
+    human_size,
 )
 
 CHUNK = 64 * 1024
@@ -116,10 +117,10 @@ def open_archive(
         with zf:
             yield fmt, _zip_entries(zf, limits)
         return
-    with open(path, "rb") as raw:
+    with open(path, "rb") as raw, ExitStack() as stack:
         stream: IO[bytes] = raw
         if fmt is ArchiveFormat.TAR_GZ:
-            stream = cast(IO[bytes], gzip.GzipFile(fileobj=raw, mode="rb"))
+            stream = cast(IO[bytes], stack.enter_context(gzip.GzipFile(fileobj=raw, mode="rb")))
         bounded = cast(IO[bytes], BoundedStream(stream, limits))
         with translate_errors():
             tf = tarfile.open(fileobj=bounded, mode="r:")
@@ -156,7 +157,7 @@ class BoundedStream:
 
     def _too_large(self) -> UnsafeArchive:
         return UnsafeArchive(
-            f"the archive expands to more than {self._limits.max_expanded_bytes} bytes"
+            f"the archive expands to more than {human_size(self._limits.max_expanded_bytes)}"
         )
 
 
@@ -211,7 +212,8 @@ def _zip_entries(zf: zipfile.ZipFile, limits: ArchiveLimits) -> Iterator[Entry]:
     declared = sum(i.file_size for i in infos)
     if declared > limits.max_expanded_bytes:
         raise UnsafeArchive(
-            f"the archive declares {declared} bytes; at most {limits.max_expanded_bytes} allowed"
+            f"the archive declares {declared} bytes of content; "
+            f"at most {human_size(limits.max_expanded_bytes)} allowed"
         )
     for info in infos:
         if info.flag_bits & 0x1:

@@ -134,7 +134,7 @@ class TreeChecker:
         self.declared_bytes += size
         if self.declared_bytes > self.limits.max_expanded_bytes:
             raise UnsafeArchive(
-                f"the archive expands to more than {_human(self.limits.max_expanded_bytes)}"
+                f"the archive expands to more than {human_size(self.limits.max_expanded_bytes)}"
             )
 
     def _check_parents(self, parts: list[str], name: str) -> None:
@@ -207,7 +207,7 @@ def _check_symlink(parts: list[str], member: Member) -> None:
         raise outside
 
 
-def _human(size: int) -> str:
+def human_size(size: int) -> str:
     for unit, scale in (("GiB", GiB), ("MiB", MiB), ("KiB", 1024)):
         if size >= scale:
             return f"{size / scale:g} {unit}"

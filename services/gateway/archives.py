@@ -23,6 +23,7 @@ from services.gateway.archive_rules import (
     TreeChecker,
     UnreadableArchive,
     UnsafeArchive,
+    human_size,
 )
 from services.gateway.image_archives import ImageArchiveInfo, read_docker_save_manifest
 
@@ -110,7 +111,7 @@ def _walk(path: Path, limits: ArchiveLimits, sink: _Sink) -> ArchiveSummary:
                 real_bytes += sink.file(rel, member, entry)
                 if real_bytes > limits.max_expanded_bytes:
                     raise UnsafeArchive(
-                        f"the archive expands to more than {limits.max_expanded_bytes} bytes"
+                        f"the archive expands to more than {human_size(limits.max_expanded_bytes)}"
                     )
     if checker.files == 0:
         raise UnreadableArchive("the archive contains no files")
