@@ -1,0 +1,1 @@
+"""The gateway process: webhooks, commands, uploads and the admission manager (§1, §7, §10)."""
