@@ -9,7 +9,7 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import Any
 
-from services.gateway.archive_rules import NotAnImageArchive, UnreadableArchive, UnsafeArchive
+from libs.archives.rules import NotAnImageArchive, UnreadableArchive, UnsafeArchive
 from services.gateway.http_checks import BodyTooLarge, MalformedRequest, UnsupportedMediaType
 from services.gateway.names import InvalidImageReference, InvalidName
 from services.gateway.webhooks import (

@@ -14,7 +14,7 @@ import docker
 import pytest
 from docker.errors import DockerException
 
-from services.gateway.archives import (
+from libs.archives import (
     ArchiveFormat,
     read_docker_save_manifest,
     validate_archive,

@@ -9,7 +9,7 @@ from pathlib import Path
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from services.gateway.archives import ArchiveError, extract_archive, validate_archive
+from libs.archives import ArchiveError, extract_archive, validate_archive
 from tests.unit.gateway.archive_builders import T, directory, file, hardlink, symlink, write_tar
 
 _names = st.sampled_from(["a", "b", "c", "d", "e"])

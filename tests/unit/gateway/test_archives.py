@@ -11,9 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.gateway.archive_formats import BoundedStream, Entry, detect_format
-from services.gateway.archive_rules import Member, MemberKind
-from services.gateway.archives import (
+from libs.archives import (
     ArchiveFormat,
     ArchiveLimits,
     UnreadableArchive,
@@ -21,6 +19,8 @@ from services.gateway.archives import (
     extract_archive,
     validate_archive,
 )
+from libs.archives.formats import BoundedStream, Entry, detect_format
+from libs.archives.rules import Member, MemberKind
 from tests.unit.gateway.archive_builders import (
     T,
     Z,

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from services.gateway.archives import (
+from libs.archives import (
     ImageArchiveInfo,
     NotAnImageArchive,
     UnreadableArchive,

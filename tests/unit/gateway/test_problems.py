@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from services.gateway.archives import NotAnImageArchive, UnreadableArchive, UnsafeArchive
+from libs.archives import NotAnImageArchive, UnreadableArchive, UnsafeArchive
 from services.gateway.http_checks import (
     BodyTooLarge,
     MalformedRequest,

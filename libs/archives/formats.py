@@ -21,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import IO, Any, cast
 
-from services.gateway.archive_rules import (
+from libs.archives.rules import (
     ArchiveLimits,
     Member,
     MemberKind,

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.gateway.archive_formats import ArchiveFormat, Entry, open_archive
-from services.gateway.archive_rules import (
+from libs.archives.formats import ArchiveFormat, Entry, open_archive
+from libs.archives.rules import (
     ArchiveLimits,
     MemberKind,
     NotAnImageArchive,

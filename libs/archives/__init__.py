@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from services.gateway.archive_formats import ArchiveFormat, Entry, open_archive
-from services.gateway.archive_rules import (
+from libs.archives.formats import ArchiveFormat, Entry, open_archive
+from libs.archives.images import ImageArchiveInfo, read_docker_save_manifest
+from libs.archives.rules import (
     ArchiveError,
     ArchiveLimits,
     Member,
@@ -25,7 +26,6 @@ from services.gateway.archive_rules import (
     UnsafeArchive,
     human_size,
 )
-from services.gateway.image_archives import ImageArchiveInfo, read_docker_save_manifest
 
 __all__ = [
     "ArchiveError",
