@@ -4,7 +4,10 @@ SHELL := /bin/bash
 TOOLS := .tools
 UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 
-.PHONY: run test test-unit test-integration lint format bench compose-up compose-down sync clean
+# `docker compose` (plugin) where the engine has it, else the standalone docker-compose.
+COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
+
+.PHONY: run test test-unit test-integration test-images lint format bench compose-up compose-down sync clean
 
 $(TOOLS)/bin/uv:
 	python3 -m venv $(TOOLS)
@@ -16,14 +19,19 @@ sync: $(if $(findstring $(TOOLS),$(UV)),$(TOOLS)/bin/uv)
 run: sync
 	$(UV) run --frozen slipway up
 
-test: sync
+test: sync test-images
 	$(UV) run --frozen pytest tests
 
 test-unit: sync
 	$(UV) run --frozen pytest tests/unit
 
-test-integration: sync
+test-integration: sync test-images
 	$(UV) run --frozen pytest tests/integration
+
+# The local base images (debootstrap + docker import, ~1-5 min once per machine, then instant),
+# built before pytest so no single test's timeout has to cover a debootstrap.
+test-images: sync
+	$(UV) run --frozen python -m tests.support.images
 
 lint: sync
 	$(UV) run --frozen ruff check .
@@ -35,13 +43,13 @@ format: sync
 	$(UV) run --frozen ruff check --fix .
 
 bench: sync
-	@for b in bench/*.py; do echo "== $$b"; $(UV) run --frozen python $$b || exit 1; done
+	@for b in bench/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(UV) run --frozen python $$b || exit 1; done
 
 compose-up:
-	docker compose -f deploy/compose.yaml up -d --build
+	$(COMPOSE) -f deploy/compose.yaml up -d --build
 
 compose-down:
-	docker compose -f deploy/compose.yaml down
+	$(COMPOSE) -f deploy/compose.yaml down
 
 clean:
 	rm -rf $(TOOLS) .venv .pytest_cache .mypy_cache .ruff_cache
