@@ -12,21 +12,37 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from libs.records import (
+    DEFAULT_BASE_DOMAIN as DEFAULT_BASE_DOMAIN,
 )
-    DEFAULT_BASE_DOMAIN,
-    DEFAULT_EDGE_PORT,
-    Record,
-    _downloaded,
-    _finished_at,
-    _origin,
-    artifacts_of,
-    deployment_record,
-    deployment_url,
-    environment_url,
-    image_of,
-    iso,
-    job_record,
-    parse_iso,
+from libs.records import (
+    DEFAULT_EDGE_PORT as DEFAULT_EDGE_PORT,
+)
+from libs.records import (
+    Record as Record,
+)
+from libs.records import (
+    artifacts_of as artifacts_of,
+)
+from libs.records import (
+    deployment_record as deployment_record,
+)
+from libs.records import (
+    deployment_url as deployment_url,
+)
+from libs.records import (
+    environment_url as environment_url,
+)
+from libs.records import (
+    image_of as image_of,
+)
+from libs.records import (
+    iso as iso,
+)
+from libs.records import (
+    job_record as job_record,
+)
+from libs.records import (
+    parse_iso as parse_iso,
 )
 from services.projector.schema import Artifact, Container, Deployment, Environment, Job, Project
 
