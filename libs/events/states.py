@@ -180,6 +180,10 @@ class EnvironmentState:
         """Admitted and not ended, in admission order."""
         return tuple(a for a in self.admitted if a.deployment_id not in self.ended)
 
+    @property
+    def queued_ids(self) -> tuple[str, ...]:
+        return tuple(q[0] for q in self.queued)
+
     def admission_of(self, deployment_id: str) -> Admission | None:
         for a in self.admitted:
             if a.deployment_id == deployment_id:
