@@ -58,7 +58,7 @@ def _add_jobs(jobs: dict[str, JobState], specs: Iterable[JobSpec], segment: int)
 
 
 def _job_result(
-    state: DeploymentState, job_id: str, attempt: int | None, **changes: object
+    state: DeploymentState, job_id: str, attempt: int | None, /, **changes: object
 ) -> DeploymentState:
     job = state.jobs.get(job_id)
     if job is None or (attempt is not None and attempt != job.attempt):
