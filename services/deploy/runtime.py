@@ -44,7 +44,7 @@ class RegistryError(ContainerRuntimeError):
     """A pull failed; the message carries the registry's own words."""
 
 
-class ContainerNotFound(ContainerRuntimeError):
+class ContainerNotFound(ContainerRuntimeError, LookupError):
     """No container with that id (already removed)."""
 
 

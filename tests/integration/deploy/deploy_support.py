@@ -89,14 +89,18 @@ class Backend:
     registry_push: Callable[[str, str], str] | None = None
 
     def spec(
-        self, name: str, *, command: tuple[str, ...] | None = None, **labels: str
+        self,
+        name: str,
+        *,
+        command: tuple[str, ...] | None = None,
+        labels: dict[str, str] | None = None,
     ) -> ContainerSpec:
         return ContainerSpec(
             name=f"slipway-test-{self.run_id}-{name}",
             image=self.image,
             port=APP_PORT,
             env={"PORT": str(APP_PORT)},
-            labels={TEST_LABEL: self.run_id, **labels},
+            labels={TEST_LABEL: self.run_id, **(labels or {})},
             command=command,
             cpu=0.5,
             memory="128m",

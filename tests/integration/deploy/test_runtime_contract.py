@@ -24,7 +24,7 @@ from services.deploy.runtime import (
 
 
 async def test_run_starts_a_container_published_on_loopback(backend: Backend) -> None:
-    info = await backend.runtime.run(backend.spec("web", **{"slipway.deployment": "d1"}))
+    info = await backend.runtime.run(backend.spec("web", labels={"slipway.deployment": "d1"}))
     assert info.host == "127.0.0.1"
     assert info.port > 0
     assert info.name.endswith("-web")
@@ -42,8 +42,8 @@ async def test_run_is_idempotent_by_name(backend: Backend) -> None:
 
 
 async def test_list_filters_by_every_label_and_reports_state(backend: Backend) -> None:
-    a = await backend.runtime.run(backend.spec("a", **{"slipway.deployment": "d1"}))
-    await backend.runtime.run(backend.spec("b", **{"slipway.deployment": "d2"}))
+    a = await backend.runtime.run(backend.spec("a", labels={"slipway.deployment": "d1"}))
+    await backend.runtime.run(backend.spec("b", labels={"slipway.deployment": "d2"}))
     found = await backend.runtime.list({TEST_LABEL: backend.run_id, "slipway.deployment": "d1"})
     assert [m.info.id for m in found] == [a.id]
     assert found[0].labels["slipway.deployment"] == "d1"
@@ -177,7 +177,7 @@ async def test_docker_container_serves_http_with_limits_env_and_restart_policy(
     run_id = uuid.uuid4().hex[:8]
     backend = Backend("docker", DockerContainerRuntime(), docker_caddy_image, run_id)
     try:
-        info = await backend.runtime.run(backend.spec("http", **{"slipway.job": "deploy"}))
+        info = await backend.runtime.run(backend.spec("http", labels={"slipway.job": "deploy"}))
         response = await _get_when_up(f"http://{info.host}:{info.port}/")
         assert response.status_code == 200
         assert response.text == "hello from caddy"
