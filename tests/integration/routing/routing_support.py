@@ -40,7 +40,7 @@ class CaddyProcess:
         self.edge_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> None:
+    def start(self, *, resume: bool = False) -> None:
         config = self.workdir / "initial.json"
         config.write_text(json.dumps({"admin": {"listen": self.admin}}))
         env = {
@@ -50,9 +50,8 @@ class CaddyProcess:
             "XDG_CONFIG_HOME": str(self.workdir / "config"),
         }
         log = (self.workdir / "caddy.log").open("ab")
-        self.proc = subprocess.Popen(
-            [caddy_binary(), "run", "--config", str(config)], env=env, stdout=log, stderr=log
-        )
+        args = [caddy_binary(), "run", "--config", str(config), *(["--resume"] if resume else [])]
+        self.proc = subprocess.Popen(args, env=env, stdout=log, stderr=log)
         log.close()
         for _ in range(100):
             try:

@@ -155,11 +155,22 @@ async def test_a_restarted_empty_caddy_no_longer_matches_until_applied_again(
     desired = _desired(MAINTENANCE)
     await caddy_proxy.apply(desired)
     caddy.stop()
-    (caddy.workdir / "config").exists()  # autosave lives here; a plain `run` ignores it
-    caddy.start()
+    caddy.start()  # without --resume: only the initial admin config
     assert not await caddy_proxy.matches(desired)
     await caddy_proxy.apply(desired)
     assert await caddy_proxy.matches(desired)
+
+
+async def test_a_caddy_restarted_with_resume_serves_the_last_config(
+    caddy: CaddyProcess, caddy_proxy: CaddyAdminProxy
+) -> None:
+    desired = _desired(MAINTENANCE)
+    await caddy_proxy.apply(desired)
+    caddy.stop()
+    caddy.start(resume=True)
+    assert await caddy_proxy.matches(desired)
+    async with _edge(caddy) as edge:
+        assert (await edge.get("/", headers={"Host": "shop.localhost"})).status_code == 503
 
 
 async def test_switching_upstreams_under_load_never_fails_a_request(
