@@ -48,7 +48,11 @@ async def configure(repo: Repository, project: str, policy: AdmissionPolicy) -> 
     loaded = await repo.load(Aggregate.ENVIRONMENT, env_id)
     await repo.append(
         loaded,
-        [env_event(env_id, ev.EnvironmentConfigured(project=project, environment="prod", policy=policy))],
+        [
+            env_event(
+                env_id, ev.EnvironmentConfigured(project=project, environment="prod", policy=policy)
+            )
+        ],
     )
     return env_id
 
@@ -66,7 +70,16 @@ async def complete(repo: Repository, d: str) -> None:
     await repo.append(
         loaded,
         [
-            dep_event(d, ev.JobStarted(job_id="complete", job_type=JobType.MARK_DEPLOYMENT_COMPLETE, attempt=1, executor="t"), cause="s"),
+            dep_event(
+                d,
+                ev.JobStarted(
+                    job_id="complete",
+                    job_type=JobType.MARK_DEPLOYMENT_COMPLETE,
+                    attempt=1,
+                    executor="t",
+                ),
+                cause="s",
+            ),
             dep_event(d, ev.JobSucceeded(job_id="complete", attempt=1), cause="ok"),
         ],
     )
