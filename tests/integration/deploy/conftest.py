@@ -14,10 +14,10 @@ import docker
 import docker.errors
 import httpx
 import pytest
-from deploy_support import APP_PORT, TEST_LABEL, Backend, write_image_tar
 
 from services.deploy.adapters.docker_runtime import DockerContainerRuntime
 from services.deploy.adapters.fake_runtime import FakeContainerRuntime
+from tests.integration.deploy.deploy_support import APP_PORT, TEST_LABEL, Backend, write_image_tar
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,6 @@ from pathlib import Path
 import docker
 import httpx
 import pytest
-from deploy_support import CRASH_COMMAND, TEST_LABEL, Backend, write_image_tar
 
 from services.deploy.adapters.docker_runtime import DockerContainerRuntime
 from services.deploy.adapters.fake_runtime import FakeContainerRuntime
@@ -20,6 +19,12 @@ from services.deploy.runtime import (
     ImageNotFound,
     InvalidImageArchive,
     RegistryError,
+)
+from tests.integration.deploy.deploy_support import (
+    CRASH_COMMAND,
+    TEST_LABEL,
+    Backend,
+    write_image_tar,
 )
 
 

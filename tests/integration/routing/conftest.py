@@ -6,10 +6,10 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from routing_support import CaddyProcess, ProxyBackend, Upstream
 
 from services.routing.adapters.caddy_proxy import CaddyAdminProxy
 from services.routing.adapters.fake_proxy import FakeProxy
+from tests.integration.routing.routing_support import CaddyProcess, ProxyBackend, Upstream
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from routing_support import BASE, CaddyProcess, ProxyBackend, Upstream, free_port
 
 from services.routing.adapters.caddy_proxy import CaddyAdminProxy
 from services.routing.adapters.fake_proxy import FakeProxy
@@ -21,6 +20,13 @@ from services.routing.desired import (
     desired_state,
 )
 from services.routing.proxy import ProxyError, ProxyUnavailable
+from tests.integration.routing.routing_support import (
+    BASE,
+    CaddyProcess,
+    ProxyBackend,
+    Upstream,
+    free_port,
+)
 
 DEP = "0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9"
 
