@@ -6,12 +6,12 @@ import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from libs.containers.runtime import REPLICA_LABEL, ContainerSpec
 from libs.events.config import SlipwayToml
 from libs.events.hosts import short_id
 from libs.events.outputs import BuildImageOutput, DownloadRepoOutput, ImageOutput
 from libs.events.states import DeploymentState
 from libs.events.values import ConfigSnapshot, JobType
-from services.deploy.runtime import REPLICA_LABEL, ContainerSpec
 
 DEFAULT_PORT = 3000
 MANAGED_LABEL = "slipway.managed"

@@ -15,8 +15,8 @@ import docker.errors
 import httpx
 import pytest
 
-from services.deploy.adapters.docker_runtime import DockerContainerRuntime
-from services.deploy.adapters.fake_runtime import FakeContainerRuntime
+from libs.containers.docker import DockerContainerRuntime
+from libs.containers.fake import FakeContainerRuntime
 from tests.integration.deploy.deploy_support import APP_PORT, TEST_LABEL, Backend, write_image_tar
 
 

@@ -15,9 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from services.deploy.adapters.docker_runtime import DockerContainerRuntime
-from services.deploy.adapters.fake_runtime import FakeContainerRuntime
-from services.deploy.runtime import ContainerSpec
+from libs.containers.docker import DockerContainerRuntime
+from libs.containers.fake import FakeContainerRuntime
+from libs.containers.runtime import ContainerSpec
 
 APP_PORT = 8080
 TEST_LABEL = "slipway.test"

@@ -10,9 +10,9 @@ import docker
 import httpx
 import pytest
 
-from services.deploy.adapters.docker_runtime import DockerContainerRuntime
-from services.deploy.adapters.fake_runtime import FakeContainerRuntime
-from services.deploy.runtime import (
+from libs.containers.docker import DockerContainerRuntime
+from libs.containers.fake import FakeContainerRuntime
+from libs.containers.runtime import (
     ContainerNotFound,
     DockerUnavailable,
     ImageInUse,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.deploy.adapters.fake_runtime import FakeContainerRuntime
-from services.deploy.runtime import ContainerSpec, ContainerState, RegistryAuth, RegistryError
+from libs.containers.fake import FakeContainerRuntime
+from libs.containers.runtime import ContainerSpec, ContainerState, RegistryAuth, RegistryError
 
 
 async def test_fake_registry_requires_the_credentials_it_was_published_with() -> None:

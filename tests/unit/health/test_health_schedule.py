@@ -6,9 +6,9 @@ from collections.abc import Callable
 
 import pytest
 
+from libs.containers.fake import FakeContainerRuntime
+from libs.containers.runtime import ContainerSpec
 from libs.settings import Settings
-from services.deploy.adapters.fake_runtime import FakeContainerRuntime
-from services.deploy.runtime import ContainerSpec
 from services.health.probe import (
     CRASHED,
     TIMEOUT,

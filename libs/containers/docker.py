@@ -21,8 +21,7 @@ import requests.exceptions
 from docker.models.containers import Container
 from docker.utils import parse_repository_tag
 
-from libs.events.values import ContainerInfo
-from services.deploy.runtime import (
+from libs.containers.runtime import (
     PORT_LABEL,
     PUBLISH_IP,
     REPLICA_LABEL,
@@ -40,6 +39,7 @@ from services.deploy.runtime import (
     RegistryAuth,
     RegistryError,
 )
+from libs.events.values import ContainerInfo
 
 T = TypeVar("T")
 _ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")]+")

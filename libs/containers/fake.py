@@ -15,8 +15,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from libs.events.values import ContainerInfo
-from services.deploy.runtime import (
+from libs.containers.runtime import (
     PORT_LABEL,
     PUBLISH_IP,
     REPLICA_LABEL,
@@ -32,6 +31,7 @@ from services.deploy.runtime import (
     RegistryAuth,
     RegistryError,
 )
+from libs.events.values import ContainerInfo
 
 
 @dataclass
