@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import reduce
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from libs.events import catalog as ev
 from libs.events.envelope import Envelope
@@ -58,8 +58,9 @@ def _add_jobs(jobs: dict[str, JobState], specs: Iterable[JobSpec], segment: int)
 
 
 def _job_result(
-    state: DeploymentState, job_id: str, attempt: int | None, **changes: object
+    state: DeploymentState, job_id: str, attempt: int | None, /, **changes: object
 ) -> DeploymentState:
+    # Positional-only: `changes` may itself set the job's `attempt` (a claim does).
     job = state.jobs.get(job_id)
     if job is None or (attempt is not None and attempt != job.attempt):
         return state  # unknown job or a stale attempt's result: the latest claim owns the job
@@ -197,7 +198,12 @@ def evolve_environment(state: EnvironmentState, event: Envelope, seq: int = 0) -
     if isinstance(d, ev.EnvironmentConfigured):
         return dataclasses.replace(state, config=d)
     if isinstance(d, ev.DeploymentQueued):
-        if any(q[0] == d.deployment_id for q in state.queued):
+        # A replayed queueing must not put back a deployment that was since admitted or ended.
+        if (
+            any(q[0] == d.deployment_id for q in state.queued)
+            or state.admission_of(d.deployment_id) is not None
+            or d.deployment_id in state.ended
+        ):
             return state
         return dataclasses.replace(state, queued=(*state.queued, (d.deployment_id, d.commit_sha)))
     if isinstance(d, ev.DeploymentAdmitted):
@@ -218,13 +224,13 @@ def evolve_environment(state: EnvironmentState, event: Envelope, seq: int = 0) -
             state, ended=ended, queued=tuple(q for q in state.queued if q[0] != d.deployment_id)
         )
     if isinstance(d, ev.TrafficSwitched):
-        admission = state.admission_of(d.deployment_id) if d.deployment_id else None
+        routed = state.admission_of(d.deployment_id) if d.deployment_id else None
         route = Route(
             mode=d.mode,
             deployment_id=d.deployment_id,
             upstreams=tuple(d.upstreams),
             static_root=d.static_root,
-            admission_number=admission.number if admission else d.admission_seq,
+            admission_number=routed.number if routed else d.admission_seq,
             seq=seq,
         )
         return dataclasses.replace(state, route=route)
@@ -268,12 +274,13 @@ def evolve(state: S, event: Envelope | Recorded) -> S:
         new = evolve_environment(state, event, seq)
     else:
         new = evolve_project(state, event)
+    if isinstance(new, DeploymentState):
+        new = dataclasses.replace(new, updated_at=event.occurred_at)
     return dataclasses.replace(  # type: ignore[return-value]
         new,
         version=state.version + 1,
         last_seq=seq or state.last_seq,
         last_hash=event.hash or state.last_hash,
-        **({"updated_at": event.occurred_at} if isinstance(new, DeploymentState) else {}),
     )
 
 
@@ -292,8 +299,9 @@ def fold(events: Iterable[Envelope | Recorded], state: S | None = None) -> S:
         if not items:
             raise ValueError("fold of no events needs an initial state")
         first = items[0].envelope if isinstance(items[0], Recorded) else items[0]
-        state = initial_state(first.aggregate, first.aggregate_id)
-    return reduce(evolve, items, state)  # type: ignore[arg-type]
+        fresh: Any = initial_state(first.aggregate, first.aggregate_id)
+        state = fresh
+    return reduce(evolve, items, state)
 
 
 def fold_deployment(events: Iterable[Envelope | Recorded], deployment_id: str) -> DeploymentState:

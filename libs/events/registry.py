@@ -77,5 +77,8 @@ def envelope_from_dict(obj: Mapping[str, Any]) -> Envelope:
 
 
 def decode(raw: bytes) -> Envelope:
-    """Stored bytes -> typed envelope (upcast). Verification is separate: `encoding.verify_bytes`."""
+    """Stored bytes -> typed envelope (upcast).
+
+    Verification is separate: `encoding.verify_bytes`.
+    """
     return envelope_from_dict(json.loads(raw))

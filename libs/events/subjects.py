@@ -1,4 +1,7 @@
-"""Every NATS subject, stream, bucket and object-name prefix Slipway uses. Nobody types one elsewhere."""
+"""Every NATS subject, stream, bucket and object-name prefix Slipway uses.
+
+Nobody types one elsewhere.
+"""
 
 from __future__ import annotations
 
@@ -30,7 +33,9 @@ class Aggregate(StrEnum):
 
 
 def _token(value: str) -> str:
-    if not value or any(c in value for c in ".*> \t\r\n"):
+    # What nats-server refuses in a token (wildcards, separators, white space, NUL), plus `*`
+    # and `>` anywhere, so no id can ever widen a filter.
+    if not value or any(c in value for c in ".*> \t\r\n\f\x00"):
         raise ValueError(f"not a valid subject token: {value!r}")
     return value
 
@@ -56,7 +61,7 @@ def parse_event_subject(subject: str) -> tuple[Aggregate, str, str]:
     parts = subject.split(".")
     if len(parts) != 4 or parts[0] != "events":
         raise ValueError(f"not an event subject: {subject!r}")
-    return Aggregate(parts[1]), parts[2], parts[3]
+    return Aggregate(parts[1]), _token(parts[2]), _token(parts[3])
 
 
 def job_log_subject(deployment_id: str, job_id: str) -> str:
@@ -84,7 +89,10 @@ def lease_key(deployment_id: str, job_id: str) -> str:
 
 
 def environment_id(project: str, environment: str) -> str:
-    """The aggregate id of an environment: both DNS labels joined by `_`, which a DNS label cannot contain."""
+    """The aggregate id of an environment: both DNS labels joined by `_`.
+
+    A DNS label cannot contain `_`, so the id is unambiguous as long as callers pass DNS labels.
+    """
     return f"{_token(project)}_{_token(environment)}"
 
 
