@@ -141,8 +141,15 @@ class DeploymentState:
         )
 
 
+# Jobs whose start makes a deployment `deploying`. A static rollback has no deploy job: its
+# RouteTrafficJob is what goes live, so it must no longer be cancellable once that has started.
 _DEPLOY_TYPES = frozenset(
-    {JobType.DEPLOY_IMAGE, JobType.DEPLOY_STATIC, JobType.DEPLOY_STATIC_BUNDLE}
+    {
+        JobType.DEPLOY_IMAGE,
+        JobType.DEPLOY_STATIC,
+        JobType.DEPLOY_STATIC_BUNDLE,
+        JobType.ROUTE_TRAFFIC,
+    }
 )
 
 
