@@ -7,7 +7,7 @@ import base64
 import json
 import uuid
 from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -49,6 +49,12 @@ class PendingAppend:
     envelope: Envelope
     expected_seq: int
     prev_hash: str | None
+
+
+@dataclass
+class _DirectBatch:
+    done: asyncio.Future[int]  # how many more messages match after this batch
+    msgs: list[Msg] = field(default_factory=list)
 
 
 def _headers(env: Envelope, expected_seq: int, extra: dict[str, str] | None) -> dict[str, str]:
@@ -114,6 +120,9 @@ class JetStreamEventStore:
         # `stale_budget_s` (§2: "reload or nak for 100 ms") before StaleRead.
         self.stale_retry_s = stale_retry_s
         self.stale_budget_s = stale_budget_s
+        self._direct_prefix: str | None = None
+        self._direct_lock = asyncio.Lock()
+        self._direct_pending: dict[str, _DirectBatch] = {}
 
     # ------------------------------------------------------------------ appends
 
@@ -214,28 +223,52 @@ class JetStreamEventStore:
 
     # ------------------------------------------------------------------ reads
 
+    async def _direct_inbox(self) -> str:
+        # One wildcard reply subscription for every direct get of this store, made on first use:
+        # a subscription per read would cost a SUB, an UNSUB and a task each time.
+        if self._direct_prefix is None:
+            async with self._direct_lock:
+                if self._direct_prefix is None:
+                    prefix = self.nc.new_inbox() + "."
+                    await self.nc.subscribe(prefix + "*", cb=self._on_direct_reply)
+                    self._direct_prefix = prefix
+        return self._direct_prefix
+
+    async def _on_direct_reply(self, msg: Msg) -> None:
+        batch = self._direct_pending.get(msg.subject.rpartition(".")[2])
+        if batch is None or batch.done.done():
+            return
+        hdr = msg.headers or {}
+        status = hdr.get("Status")
+        if not status:
+            batch.msgs.append(msg)
+        elif status == "404":
+            batch.done.set_result(0)
+        elif status == "204":  # end of batch
+            batch.done.set_result(int(hdr.get("Nats-Num-Pending", "0")))
+        else:
+            description = hdr.get("Description", "direct get failed")
+            batch.done.set_exception(AppendRejected(int(status), description))
+
     async def _direct_batch(self, request: dict[str, Any]) -> tuple[list[Msg], int]:
         """One batch direct get; returns the messages and how many more match."""
-        inbox = self.nc.new_inbox()
-        sub = await self.nc.subscribe(inbox)
+        prefix = await self._direct_inbox()
+        token = uuid.uuid4().hex
+        batch = _DirectBatch(asyncio.get_running_loop().create_future())
+        self._direct_pending[token] = batch
         try:
             await self.nc.publish(
-                f"$JS.API.DIRECT.GET.{self.stream}", json.dumps(request).encode(), reply=inbox
+                f"$JS.API.DIRECT.GET.{self.stream}",
+                json.dumps(request).encode(),
+                reply=prefix + token,
             )
-            out: list[Msg] = []
-            while True:
-                msg = await sub.next_msg(timeout=self.timeout)
-                hdr = msg.headers or {}
-                status = hdr.get("Status")
-                if status:
-                    if status == "404":
-                        return out, 0
-                    if status == "204":  # end of batch
-                        return out, int(hdr.get("Nats-Num-Pending", "0"))
-                    raise AppendRejected(int(status), hdr.get("Description", "direct get failed"))
-                out.append(msg)
+            try:
+                pending = await asyncio.wait_for(batch.done, self.timeout)
+            except TimeoutError:
+                raise NatsTimeout from None
+            return batch.msgs, pending
         finally:
-            await sub.unsubscribe()
+            del self._direct_pending[token]
 
     async def read_subjects(
         self,
