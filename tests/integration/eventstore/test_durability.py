@@ -3,7 +3,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import subprocess
 from pathlib import Path
 
 import nats
@@ -14,6 +13,12 @@ from libs.events.subjects import Aggregate
 from libs.eventstore import JetStreamEventStore, bootstrap
 from libs.infra import find_binary, free_port
 from tests.factories import dep_event, requested, uid
+
+
+async def _spawn(argv: list[str]) -> asyncio.subprocess.Process:
+    return await asyncio.create_subprocess_exec(
+        *argv, stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL
+    )
 
 
 async def _connect_when_ready(url: str) -> NATS:
@@ -44,7 +49,7 @@ async def test_an_acknowledged_append_survives_a_sigkill_of_a_server_syncing_alw
     )
     argv = [str(find_binary("nats-server")), "-c", str(config)]
     url = f"nats://127.0.0.1:{port}"
-    server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = await _spawn(argv)
     try:
         nc = await _connect_when_ready(url)
         await bootstrap(nc)
@@ -53,10 +58,10 @@ async def test_an_acknowledged_append_survives_a_sigkill_of_a_server_syncing_alw
             dep_event(d, requested(d)), expected_seq=0, prev_hash=None
         )
         server.send_signal(signal.SIGKILL)  # no shutdown, no flush: only what is on disk counts
-        server.wait(5)
+        await server.wait()
         await nc.close()
 
-        server = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        server = await _spawn(argv)
         nc = await _connect_when_ready(url)
         try:
             events = await JetStreamEventStore(nc).load(Aggregate.DEPLOYMENT, d)
@@ -68,5 +73,6 @@ async def test_an_acknowledged_append_survives_a_sigkill_of_a_server_syncing_alw
         finally:
             await nc.close()
     finally:
-        server.terminate()
-        server.wait(10)
+        if server.returncode is None:
+            server.terminate()
+            await server.wait()
