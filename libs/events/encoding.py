@@ -19,11 +19,14 @@ class EncodingError(ValueError):
     pass
 
 
+# Sorted keys, no insignificant white space, UTF-8, no NaN: one byte sequence per value.
+# One encoder object, made once: `json.dumps` with these options builds exactly this encoder on
+# every call, so the bytes are the same.
+_V1 = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _canonical_v1(obj: Mapping[str, Any]) -> bytes:
-    # Sorted keys, no insignificant white space, UTF-8, no NaN: one byte sequence per value.
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _V1.encode(obj).encode("utf-8")
 
 
 ENCODERS: Mapping[int, Callable[[Mapping[str, Any]], bytes]] = {1: _canonical_v1}

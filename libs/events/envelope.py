@@ -112,10 +112,14 @@ class Envelope(BaseModel):
 
     def sealed(self, prev_hash: str | None) -> tuple[Envelope, bytes]:
         """The envelope linked to `prev_hash`, and the exact bytes to store."""
-        linked = self.model_copy(update={"prev_hash": prev_hash, "hash": None})
-        raw = encoding.seal(linked.to_dict())
-        digest = encoding.compute_hash(linked.to_dict(), linked.encoding)
-        return linked.model_copy(update={"hash": digest}), raw
+        # Same bytes as `encoding.seal(linked.to_dict())`, with one dump of the model and one
+        # hash instead of two of each: appends seal on every call.
+        obj = self.to_dict()
+        obj["prev_hash"] = prev_hash
+        digest = encoding.compute_hash(obj, self.encoding)
+        obj["hash"] = digest
+        raw = encoding.encode(obj, self.encoding)
+        return self.model_copy(update={"prev_hash": prev_hash, "hash": digest}), raw
 
 
 def _iso(ts: datetime) -> str:
