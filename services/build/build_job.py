@@ -40,6 +40,13 @@ def effective_toml(toml: SlipwayToml | None, config: ConfigSnapshot) -> SlipwayT
     return base.model_copy(update={"build": build, "deploy": deploy})
 
 
+def image_labels(ctx: JobContext) -> dict[str, str]:
+    """The labels an image carries: its deployment and attempt (project, environment and job
+    are in its tag). Docker's classic builder adds one uncached LABEL step per label after the
+    first that changes (sorted by key), so every label here costs a warm rebuild ~0.1 s."""
+    return {k: ctx.labels[k] for k in ("slipway.attempt", "slipway.deployment")}
+
+
 def _source(ctx: JobContext) -> DownloadRepoOutput:
     output = ctx.state.output_of(JobType.DOWNLOAD_REPO)
     if output is None:
@@ -80,11 +87,7 @@ async def build_image(
             dockerfile=detection.dockerfile_path,
             tag=tag,
             buildargs=build_args(detection.dockerfile, available),
-            labels={
-                **ctx.labels,
-                "slipway.project": state.project,
-                "slipway.environment": state.environment,
-            },
+            labels=image_labels(ctx),
         )
         async with slots.acquire(ctx.log.info):
             built = await _build(ctx, builder, spec)
@@ -201,4 +204,4 @@ async def remove_attempt_image(ctx: JobContext, *, builder: ImageBuilder) -> Non
         tag = image_tag(ctx.state.project, ctx.state.environment, ctx.deployment_id)
     except BuildContextError:
         return
-    await builder.remove_image(tag, labels=ctx.labels)
+    await builder.remove_image(tag, labels=image_labels(ctx))

@@ -114,13 +114,7 @@ async def test_a_dockerfile_app_becomes_a_tagged_image_and_names_the_container_t
     assert out.exposed_ports == (8080,)
     assert result.next_jobs == plans.build_tail(Preset.CONTAINER)
     spec = run.builder.builds[0]  # type: ignore[attr-defined]
-    assert spec.labels == {
-        "slipway.deployment": "d0123456789ab",
-        "slipway.job": "build",
-        "slipway.attempt": "1",
-        "slipway.project": "proj",
-        "slipway.environment": "prod",
-    }
+    assert spec.labels == {"slipway.deployment": "d0123456789ab", "slipway.attempt": "1"}
     assert "preset dockerfile (container), decided by Dockerfile" in log
     assert "Step 1/3 : FROM scratch" in log
 
