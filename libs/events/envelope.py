@@ -47,7 +47,8 @@ def make_event_id(
 ) -> str:
     """uuid5 of (aggregate id, event name, deployment, job, attempt, causation) — see §2."""
     key = "|".join(
-        [
+        _escaped(part)
+        for part in (
             aggregate.value,
             aggregate_id,
             event_type,
@@ -55,9 +56,15 @@ def make_event_id(
             job_id or "",
             "" if attempt is None else str(attempt),
             causation_id,
-        ]
+        )
     )
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
+
+
+def _escaped(part: str) -> str:
+    # A `|` inside a field (a caller's Idempotency-Key, say) must not shift the fields after it;
+    # fields without `|` or `\` keep the key, so ids of ordinary inputs never change.
+    return part.replace("\\", "\\\\").replace("|", "\\|")
 
 
 class Envelope(BaseModel):
@@ -107,7 +114,8 @@ class Envelope(BaseModel):
         """The envelope linked to `prev_hash`, and the exact bytes to store."""
         linked = self.model_copy(update={"prev_hash": prev_hash, "hash": None})
         raw = encoding.seal(linked.to_dict())
-        return linked.model_copy(update={"hash": encoding.compute_hash(linked.to_dict())}), raw
+        digest = encoding.compute_hash(linked.to_dict(), linked.encoding)
+        return linked.model_copy(update={"hash": digest}), raw
 
 
 def _iso(ts: datetime) -> str:
