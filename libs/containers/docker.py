@@ -160,6 +160,7 @@ class DockerContainerRuntime:
                 "labels": labels,
                 "restart_policy": {"Name": RESTART_POLICY},
                 "detach": True,
+                "init": spec.init,
             }
             if spec.command is not None:
                 kwargs["command"] = list(spec.command)
