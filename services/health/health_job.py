@@ -77,8 +77,11 @@ async def check_health(
     if result.healthy:
         return result.output()
     if result.failure_code == CRASHED:
-        head, _, tail = result.reason.partition("\n")
-        if tail:
-            ctx.log.write(tail, stream="stdout", level="error")
+        head, _, rest = result.reason.partition("\n")
+        banner, _, output = rest.partition("\n")
+        if banner:
+            ctx.log.error(banner.strip("- "))
+        if output:
+            ctx.log.write(output, stream="stdout", level="error")
         raise JobError(f"{head} (its last {LOG_TAIL} log lines are in the job log)", CRASHED)
     raise JobError(result.reason, result.failure_code or "unhealthy")

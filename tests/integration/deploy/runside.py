@@ -12,7 +12,7 @@ import hashlib
 import io
 import json
 import tarfile
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,10 +81,13 @@ SHORT = {
 
 APP_PORT = 8000
 APP_SOURCE = """\
-import json, os, sys
+import json, os, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 if os.environ.get("CRASH"):
+    if os.path.exists("/tmp/crashed"):  # restarted by the restart policy: stay quiet
+        time.sleep(120)
+    open("/tmp/crashed", "w").close()
     for n in range(120):
         print(f"boot step {n}", flush=True)
     print("fatal: cannot reach the database", file=sys.stderr, flush=True)
@@ -128,7 +131,8 @@ def build_image(client: docker.DockerClient, files: dict[str, bytes], tag: str) 
 
 def app_image(client: docker.DockerClient, python_base: str) -> str:
     """A stdlib HTTP app on the Debian python image: /env shows its environment; HEALTH_STATUS
-    sets the status of every other path; CRASH=1 prints 120 lines and exits 3."""
+    sets the status of every other path; CRASH=1 prints 120 lines and exits 3 (then, restarted,
+    stays silent, so its last 100 lines are the first run's)."""
     dockerfile = (
         f"FROM {python_base}\nCOPY app.py /app.py\nEXPOSE {APP_PORT}\n"
         'CMD ["python3", "-u", "/app.py"]\n'
@@ -214,8 +218,10 @@ class RunSide:
         plan: tuple[JobSpec, ...],
         config: ConfigSnapshot | None = None,
         dep: str | None = None,
+        prelude: Sequence[ev.EventData] = (),
     ) -> str:
-        """DeploymentRequested + DeploymentAdmitted (on the deployment and the environment)."""
+        """DeploymentRequested (+ `prelude`, e.g. jobs already done) + DeploymentAdmitted, on the
+        deployment and the environment."""
         dep = dep or uid("d")
         requested = ev.DeploymentRequested(
             deployment_id=dep,
@@ -231,7 +237,11 @@ class RunSide:
         loaded = await self.repo.load(Aggregate.DEPLOYMENT, dep)
         await self.repo.append(
             loaded,
-            [_dep_event(dep, requested, "req"), _dep_event(dep, admitted, "adm")],
+            [
+                _dep_event(dep, requested, "req"),
+                *(_dep_event(dep, e, f"pre{n}") for n, e in enumerate(prelude)),
+                _dep_event(dep, admitted, "adm"),
+            ],
         )
         env_event = new_event(
             admitted,
