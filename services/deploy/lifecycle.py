@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,7 +24,6 @@ from libs.containers.runtime import (
     ContainerRuntime,
     ContainerRuntimeError,
     DockerUnavailable,
-    ImageInUse,
     ImageStore,
     ManagedContainer,
 )
@@ -40,7 +37,7 @@ from libs.events.values import JobType
 from libs.eventstore import JetStreamEventStore, Repository
 from libs.jobs.logs import Stream
 from libs.settings import Settings
-from services.deploy.appends import record_pruned, record_removed, record_superseded
+from services.deploy.appends import record_removed, record_superseded
 from services.deploy.containers import MANAGED_LABEL
 from services.deploy.fleet import Fleet, FleetReader
 from services.deploy.lifecycle_rules import (
@@ -50,6 +47,7 @@ from services.deploy.lifecycle_rules import (
     retention,
     teardown_targets,
 )
+from services.deploy.pruning import Pruner
 from services.deploy.retention import Prune
 
 log = logging.getLogger("slipway.deploy.lifecycle")
@@ -78,12 +76,6 @@ def consumer_config(settings: Settings) -> ConsumerConfig:
     )
 
 
-def static_tree(ref: str, static_dir: Path) -> Path | None:
-    """The directory a static prune may delete: strictly inside the static root, else None."""
-    root = Path(os.path.normpath(ref))
-    return root if root.is_absolute() and static_dir in root.parents else None
-
-
 class DeployLifecycle:
     def __init__(
         self,
@@ -102,6 +94,7 @@ class DeployLifecycle:
         store = JetStreamEventStore(nc)
         self.repo = Repository(store)
         self.reader = FleetReader(store)
+        self.pruner = Pruner(images, self.repo, self.static_dir)
         self._busy: set[str] = set()  # deployments being torn down right now
         self._pass = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -273,28 +266,9 @@ class DeployLifecycle:
             await self.reader.catch_up()
             done = []
             for prune in retention(self.fleet, actual, self.settings.retention_keep):
-                if await self._prune(prune):
+                if await self.pruner.prune(prune):
                     done.append(prune)
             return done
-
-    async def _prune(self, prune: Prune) -> bool:
-        if prune.kind == "image":
-            try:
-                await self.images.remove_image(prune.ref)
-            except ImageInUse as exc:
-                log.info("retention keeps %s for now: %s", prune.ref, exc)
-                return False
-        else:
-            root = static_tree(prune.ref, self.static_dir)
-            if root is None:
-                log.warning(
-                    "retention refuses to delete %s: not under %s", prune.ref, self.static_dir
-                )
-                return False
-            await asyncio.to_thread(shutil.rmtree, root, True)
-        await record_pruned(self.repo, prune.deployment_id, prune.kind, prune.ref)
-        log.info("pruned %s %s of %s", prune.kind, prune.ref, prune.deployment_id)
-        return True
 
     # ------------------------------------------------------------------ the periodic pass
 
