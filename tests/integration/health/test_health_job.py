@@ -46,7 +46,10 @@ async def _until_removed(client: docker.DockerClient, dep: str) -> None:
 
 
 async def test_an_app_answering_500_fails_the_deployment_and_its_containers_are_removed(
-    side: RunSide, deploy_app_image: str, http: httpx.AsyncClient, docker_client: docker.DockerClient
+    side: RunSide,
+    deploy_app_image: str,
+    http: httpx.AsyncClient,
+    docker_client: docker.DockerClient,
 ) -> None:
     dep = await _deploy_with(side, deploy_app_image, http, HEALTH_STATUS="500")
     state = await side.wait_for(dep, lambda s: s.status is DeploymentStatus.FAILED)
@@ -67,7 +70,10 @@ async def test_an_app_answering_500_fails_the_deployment_and_its_containers_are_
 
 
 async def test_a_crashing_container_fails_at_once_with_its_last_log_lines_in_the_job_log(
-    side: RunSide, deploy_app_image: str, http: httpx.AsyncClient, docker_client: docker.DockerClient
+    side: RunSide,
+    deploy_app_image: str,
+    http: httpx.AsyncClient,
+    docker_client: docker.DockerClient,
 ) -> None:
     dep = await _deploy_with(side, deploy_app_image, http, CRASH="1")
     state = await side.wait_for(dep, lambda s: s.status is DeploymentStatus.FAILED)
