@@ -153,3 +153,55 @@ def _remove_image(client: docker.DockerClient, image: str) -> None:
         client.images.remove(image, force=True)
     except docker.errors.ImageNotFound:
         pass
+
+
+async def _live(client: docker.DockerClient, dep: str) -> list[str]:
+    found = await asyncio.to_thread(
+        client.containers.list, all=True, filters={"label": f"slipway.deployment={dep}"}
+    )
+    return [c.id for c in found]
+
+
+async def _maintenance(side: RunSide, dep: str) -> None:
+    switched = new_event(
+        ev.TrafficSwitched(mode="maintenance", deployment_id=dep),
+        aggregate=Aggregate.ENVIRONMENT,
+        aggregate_id=side.env_id,
+        causation_id=f"maintenance-{dep}",
+        actor="routing",
+    )
+    await side.repo.execute(Aggregate.ENVIRONMENT, side.env_id, lambda _: [switched])
+
+
+async def test_a_routed_deployment_stopped_or_paused_keeps_its_containers_until_the_route_moves(
+    side: RunSide,
+    deploy_app_image: str,
+    http: httpx.AsyncClient,
+    docker_client: docker.DockerClient,
+) -> None:
+    cron = await side.put_variable("CRON_SECRET", "s")
+    await side.start_deploy()
+    await side.start_health(http)
+    await side.start_router()
+    await side.start_lifecycle()
+    for end, reason in [
+        (ev.DeploymentStopped(reason="stopped by user", by="tok"), "stopped"),
+        (ev.DeploymentPaused(by="tok"), "paused"),
+    ]:
+        dep = await _image_deploy(side, deploy_app_image, cron)
+        await side.wait_for(dep, lambda s: s.status is DeploymentStatus.COMPLETED)
+        await side.repo.execute(Aggregate.DEPLOYMENT, dep, lambda _, e=end, d=dep: [_event(d, e)])
+        await asyncio.sleep(4 * side.settings.reconcile_interval_s)
+        assert await _live(docker_client, dep), "removed while traffic still went to it"
+
+        await _maintenance(side, dep)
+        for _ in range(100):
+            if not await _live(docker_client, dep):
+                break
+            await asyncio.sleep(0.1)
+        else:
+            raise AssertionError(f"the {reason} deployment's containers were not removed")
+        state = await side.wait_for(dep, lambda s: not s.containers)
+        removed = [e.data for e in await side.events(dep) if e.type == "ContainersRemoved"]
+        assert [r.reason for r in removed] == [reason]
+        assert state.status.value == reason
