@@ -22,23 +22,20 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from libs.containers.runtime import (
     ContainerRuntime,
-    ContainerRuntimeError,
     DockerUnavailable,
     ImageStore,
     ManagedContainer,
 )
 from libs.events import catalog as ev
 from libs.events import subjects
-from libs.events.envelope import utcnow
-from libs.events.logs import LogLine
 from libs.events.registry import decode
 from libs.events.subjects import Aggregate
 from libs.events.values import JobType
 from libs.eventstore import JetStreamEventStore, Repository
-from libs.jobs.logs import Stream
 from libs.settings import Settings
 from services.deploy.appends import record_removed, record_superseded
 from services.deploy.containers import MANAGED_LABEL
+from services.deploy.envlog import EnvironmentLog
 from services.deploy.fleet import Fleet, FleetReader
 from services.deploy.lifecycle_rules import (
     Removal,
@@ -61,7 +58,6 @@ LIFECYCLE_EVENTS: tuple[tuple[str, Aggregate], ...] = (
     ("DeploymentPaused", Aggregate.DEPLOYMENT),
     ("TrafficSwitched", Aggregate.ENVIRONMENT),
 )
-LOG_TAIL = 100
 
 
 def consumer_config(settings: Settings) -> ConsumerConfig:
@@ -95,11 +91,13 @@ class DeployLifecycle:
         self.repo = Repository(store)
         self.reader = FleetReader(store)
         self.pruner = Pruner(images, self.repo, self.static_dir)
+        self.env_log = EnvironmentLog(nc.publish)
         self._busy: set[str] = set()  # deployments being torn down right now
         self._pass = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
         self._docker_down = False
+        self._started_at = 0  # last sequence folded at start
 
     @property
     def fleet(self) -> Fleet:
@@ -107,6 +105,7 @@ class DeployLifecycle:
 
     async def start(self) -> None:
         await self.reader.catch_up()
+        self._started_at = self.fleet.last_seq
         js = self.nc.jetstream()
         await js.add_consumer(subjects.EVENTS_STREAM, config=consumer_config(self.settings))
         psub = await js.pull_subscribe_bind(CONSUMER, subjects.EVENTS_STREAM)
@@ -165,7 +164,11 @@ class DeployLifecycle:
                 await msg.in_progress()
 
     async def handle(self, msg: Msg) -> None:
-        await self.reader.catch_up(msg.metadata.sequence.stream)
+        seq = msg.metadata.sequence.stream
+        await self.reader.catch_up(seq)
+        # Events from before this process started (a new consumer replays the whole log): the
+        # first periodic pass covers removals, and only the route still in place needs teardown.
+        historic = seq <= self._started_at
         aggregate, aggregate_id, event_type = subjects.parse_event_subject(msg.subject)
         if event_type == "JobSucceeded" and aggregate is Aggregate.DEPLOYMENT:
             data = decode(msg.data).data
@@ -175,8 +178,11 @@ class DeployLifecycle:
             )
             if job is None or job.type is not JobType.ROUTE_TRAFFIC:
                 return
+            if historic and not self.fleet.is_serving(aggregate_id):
+                return
             await self.teardown(aggregate_id)
-        await self.reconcile_containers()
+        if not historic:
+            await self.reconcile_containers()
 
     # ------------------------------------------------------------------ teardown
 
@@ -194,10 +200,12 @@ class DeployLifecycle:
         try:
             env_id = self.fleet.environment_of(dep)
             if containers and env_id is not None:
-                await self._env_log(
+                await self.env_log.write(
                     env_id,
-                    f"deployment {dep} superseded by {routed}: draining {len(containers)} "
-                    f"container(s) for {self.settings.drain_s:g} s",
+                    [
+                        f"deployment {dep} superseded by {routed}: draining {len(containers)} "
+                        f"container(s) for {self.settings.drain_s:g} s"
+                    ],
                 )
                 await asyncio.sleep(self.settings.drain_s)
                 await self.reader.catch_up()
@@ -224,7 +232,7 @@ class DeployLifecycle:
         env_id = self.fleet.environment_of(removal.deployment_id)
         for c in removal.containers:
             if env_id is not None:
-                await self._last_logs(env_id, c)
+                await self.env_log.last_logs(env_id, self.runtime, c)
         await asyncio.gather(
             *(
                 self.runtime.stop_and_remove(c.info.id, self.settings.stop_grace_s)
@@ -238,25 +246,7 @@ class DeployLifecycle:
         )
         if env_id is not None:
             names = ", ".join(c.info.name for c in removal.containers)
-            await self._env_log(env_id, f"removed {names} ({removal.reason})")
-
-    async def _last_logs(self, env_id: str, container: ManagedContainer) -> None:
-        try:
-            text = await self.runtime.logs(container.info.id, tail=LOG_TAIL)
-        except ContainerRuntimeError:
-            return
-        lines = [f"[{container.info.name}] {line}" for line in text.splitlines()]
-        await self._env_log(env_id, *lines, stream="stdout")
-
-    async def _env_log(self, env_id: str, *lines: str, stream: Stream = "system") -> None:
-        if not lines:
-            return
-        payload = b"".join(
-            LogLine(ts=utcnow(), job="env", stream=stream, line=line).model_dump_json().encode()
-            + b"\n"
-            for line in lines
-        )
-        await self.nc.publish(subjects.environment_log_subject(env_id), payload)
+            await self.env_log.write(env_id, [f"removed {names} ({removal.reason})"])
 
     # ------------------------------------------------------------------ retention
 

@@ -90,7 +90,9 @@ if os.environ.get("CRASH"):
     open("/tmp/crashed", "w").close()
     for n in range(120):
         print(f"boot step {n}", flush=True)
-    print("fatal: cannot reach the database", file=sys.stderr, flush=True)
+    # stdout, like the boot lines: Docker stamps each stream as it copies it, so a stderr line
+    # may be ordered before stdout lines printed earlier.
+    print("fatal: cannot reach the database", flush=True)
     sys.exit(3)
 STATUS = int(os.environ.get("HEALTH_STATUS", "200"))
 
@@ -144,7 +146,7 @@ def app_image(client: docker.DockerClient, python_base: str) -> str:
 
 
 def remove_containers(client: docker.DockerClient, label: str) -> None:
-    for c in client.containers.list(all=True, filters={"label": label}):
+    for c in client.containers.list(all=True, filters={"label": label}, sparse=True):
         with contextlib.suppress(docker.errors.APIError):
             c.remove(force=True)
 

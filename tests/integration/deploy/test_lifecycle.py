@@ -53,7 +53,7 @@ async def test_a_newer_route_drains_stops_and_removes_the_previous_deployment(
     assert old.superseded_by == second and old.end_by == "deploy"
     assert old.containers == ()
     for c in old_containers:
-        assert not docker_client.containers.list(all=True, filters={"id": c.id})
+        assert not docker_client.containers.list(all=True, filters={"id": c.id}, sparse=True)
     events = [
         e for e in await side.events(first) if e.type in ("ContainersRemoved", "DeploymentStopped")
     ]
@@ -157,7 +157,10 @@ def _remove_image(client: docker.DockerClient, image: str) -> None:
 
 async def _live(client: docker.DockerClient, dep: str) -> list[str]:
     found = await asyncio.to_thread(
-        client.containers.list, all=True, filters={"label": f"slipway.deployment={dep}"}
+        client.containers.list,
+        all=True,
+        filters={"label": f"slipway.deployment={dep}"},
+        sparse=True,
     )
     return [c.id for c in found]
 

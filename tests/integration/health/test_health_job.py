@@ -32,7 +32,10 @@ async def _deploy_with(side: RunSide, image: str, http: httpx.AsyncClient, **var
 
 async def _containers_of(client: docker.DockerClient, dep: str) -> list[str]:
     found = await asyncio.to_thread(
-        client.containers.list, all=True, filters={"label": f"slipway.deployment={dep}"}
+        client.containers.list,
+        all=True,
+        filters={"label": f"slipway.deployment={dep}"},
+        sparse=True,
     )
     return [c.id for c in found]
 
