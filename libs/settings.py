@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     drain_s: float = 10.0
     stop_grace_s: float = 10.0
     retention_keep: int = 10
+    reconcile_interval_s: float = Field(
+        default=5.0, description="Docker reconciler and retention pass interval (deploy)."
+    )
     caddy_check_interval_s: float = 1.0
 
     # Gateway limits.

@@ -160,6 +160,7 @@ class DockerContainerRuntime:
                 "labels": labels,
                 "restart_policy": {"Name": RESTART_POLICY},
                 "detach": True,
+                "init": spec.init,
             }
             if spec.command is not None:
                 kwargs["command"] = list(spec.command)
@@ -219,7 +220,9 @@ class DockerContainerRuntime:
     def _list(self, labels: dict[str, str]) -> list[ManagedContainer]:
         wanted = [f"{k}={v}" for k, v in labels.items()]
         found: list[ManagedContainer] = []
-        for c in self._docker().containers.list(all=True, filters={"label": wanted}):
+        containers = self._docker().containers
+        # A container removed between the listing and its inspection is simply not there.
+        for c in containers.list(all=True, filters={"label": wanted}, ignore_removed=True):
             found.append(
                 ManagedContainer(info=self._info(c), labels=dict(c.labels or {}), state=c.status)
             )

@@ -65,6 +65,9 @@ class ContainerSpec:
     # None: publish on 127.0.0.1 with a random host port (single host). A network name: join it
     # and be reached by container name on `port` (compose).
     network: str | None = None
+    # An init process (tini) as PID 1 reaps zombies and forwards SIGTERM, so `docker stop` ends
+    # apps that were not written to run as PID 1 within the grace period.
+    init: bool = True
 
 
 @dataclass(frozen=True)

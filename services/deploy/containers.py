@@ -60,6 +60,7 @@ class DeployInput:
     toml: SlipwayToml | None = None
     exposed_ports: tuple[int, ...] = ()
     network: str | None = None  # compose: join this network instead of publishing
+    segment: int = 0  # plan segment of the job (a resume redeploys in segment 1, 2, ...)
 
 
 def resolve_port(setting: int | None, toml: int | None, exposed: tuple[int, ...]) -> int:
@@ -81,10 +82,14 @@ def resolve_replicas(setting: int, toml: int | None) -> int:
 
 
 def container_name(
-    project: str, environment: str, deployment_id: str, attempt: int, replica: int
+    project: str, environment: str, deployment_id: str, attempt: int, replica: int, segment: int = 0
 ) -> str:
-    """`slipway-<project>-<env>-<short deployment>-a<attempt>-r<replica>`: unique per attempt."""
-    return f"slipway-{project}-{environment}-{short_id(deployment_id)}-a{attempt}-r{replica}"
+    """`slipway-<project>-<env>-<short deployment>-a<attempt>-r<replica>`: unique per attempt.
+
+    A resumed deployment redeploys with a new job (plan segment `n`), whose attempts start at 1
+    again: its names carry `-s<n>` so they never meet the first segment's containers."""
+    seg = f"-s{segment}" if segment else ""
+    return f"slipway-{project}-{environment}-{short_id(deployment_id)}{seg}-a{attempt}-r{replica}"
 
 
 def attempt_labels(
@@ -145,7 +150,7 @@ def container_specs(inp: DeployInput) -> tuple[ContainerSpec, ...]:
     return tuple(
         ContainerSpec(
             name=container_name(
-                inp.project, inp.environment, inp.deployment_id, inp.attempt, replica
+                inp.project, inp.environment, inp.deployment_id, inp.attempt, replica, inp.segment
             ),
             image=inp.image,
             port=port,
@@ -209,4 +214,5 @@ def deploy_input(
         toml=toml,
         exposed_ports=exposed,
         network=network,
+        segment=job.segment if (job := state.jobs.get(job_id)) is not None else 0,
     )

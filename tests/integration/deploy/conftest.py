@@ -18,6 +18,7 @@ import pytest
 from libs.containers.docker import DockerContainerRuntime
 from libs.containers.fake import FakeContainerRuntime
 from tests.integration.deploy.deploy_support import APP_PORT, TEST_LABEL, Backend, write_image_tar
+from tests.integration.deploy.runside import deploy_app_image, http, own_nats_url, side
 
 
 @pytest.fixture(scope="session")
@@ -139,3 +140,6 @@ async def backend(
         for c in client.containers.list(all=True, filters={"label": f"{TEST_LABEL}={run_id}"}):
             c.remove(force=True)
         real.close()
+
+
+__all__ = ["deploy_app_image", "http", "own_nats_url", "side"]

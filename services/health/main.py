@@ -1,0 +1,59 @@
+"""The health service: HealthCheckJob executor until SIGTERM. `python -m services.health.main`.
+
+With the Docker Engine down the service runs and each health check fails with "Docker is not
+available: …" (crash detection needs the engine).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from contextlib import AsyncExitStack
+
+import httpx
+import nats
+
+from libs.containers.docker import DockerContainerRuntime
+from libs.jobs import Executor
+from libs.settings import Settings
+from services.health.handlers import job_handlers
+
+log = logging.getLogger("slipway.health")
+
+
+def nats_url(settings: Settings) -> str:
+    return settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
+
+
+async def run(settings: Settings, stop: asyncio.Event) -> None:
+    nc = await nats.connect(nats_url(settings), name="slipway-health", max_reconnect_attempts=-1)
+    runtime = DockerContainerRuntime(reach_host=settings.host)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(nc.close)
+        stack.callback(runtime.close)
+        # Probes go to loopback or a private network: never through an HTTP proxy of the host.
+        client = await stack.enter_async_context(httpx.AsyncClient(trust_env=False))
+        executor = Executor(nc, job_handlers(runtime, client, settings), settings=settings)
+        await executor.start()
+        stack.push_async_callback(executor.stop)
+        log.info("health service running")
+        await stop.wait()
+        log.info("health service stopping")
+
+
+async def serve(settings: Settings | None = None) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await run(settings or Settings(), stop)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    asyncio.run(serve())
+
+
+if __name__ == "__main__":
+    main()
