@@ -9,20 +9,20 @@ from __future__ import annotations
 import asyncio
 import time
 
-import nats
 from nats.aio.client import Client as NATS
 from nats.errors import Error as NatsError
 
 from libs.eventstore import BootstrapOptions, bootstrap
 from libs.settings import Settings
 from slipway.client import CliError
+from slipway.triggers import connect_once
 
 
 async def _connect(url: str, wait_s: float) -> NATS:
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            return await nats.connect(url, name="slipway-bootstrap", allow_reconnect=False)
+            return await connect_once(url, "slipway-bootstrap")
         except (OSError, TimeoutError, NatsError) as exc:
             if time.monotonic() > deadline:
                 raise CliError(f"cannot reach NATS at {url}: {exc}") from None

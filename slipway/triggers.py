@@ -18,6 +18,23 @@ from libs.triggers import DeployTrigger, TriggerResult
 from slipway.client import CliError
 
 
+async def _quiet(_: Exception) -> None:
+    return None  # nats-py prints every failed attempt with a traceback by default
+
+
+async def connect_once(url: str, name: str) -> NATS:
+    """Connects or fails within seconds (nats-py's 0 means retry forever)."""
+    return await nats.connect(
+        url,
+        name=name,
+        connect_timeout=3,
+        allow_reconnect=False,
+        max_reconnect_attempts=1,
+        reconnect_time_wait=0.1,
+        error_cb=_quiet,
+    )
+
+
 class TriggerBus(Protocol):
     """Where triggers go and their results come back from."""
 
@@ -33,13 +50,7 @@ class NatsTriggerBus:
 
     async def _connect(self) -> NATS:
         try:
-            return await nats.connect(
-                self.url,
-                name="slipway-cli",
-                connect_timeout=3,
-                allow_reconnect=False,
-                max_reconnect_attempts=0,
-            )
+            return await connect_once(self.url, "slipway-cli")
         except (OSError, TimeoutError, NatsError):
             raise CliError(
                 f"cannot reach NATS at {self.url} — is `slipway up` running? "
