@@ -15,6 +15,8 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
 from typer.testing import CliRunner, Result
 
 from libs.events.subjects import (
@@ -41,7 +43,7 @@ def private_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-async def bootstrapped(private_nats: str) -> AsyncIterator[nats.NATS]:
+async def bootstrapped(private_nats: str) -> AsyncIterator[NATS]:
     nc = await nats.connect(private_nats)
     await bootstrap(nc, BootstrapOptions())
     yield nc
@@ -68,13 +70,13 @@ def result_for(trigger_id: str, **extra: object) -> bytes:
 
 
 async def test_a_trigger_is_queued_once_and_its_published_result_is_printed(
-    bootstrapped: nats.NATS, private_nats: str, tmp_path: Path
+    bootstrapped: NATS, private_nats: str, tmp_path: Path
 ) -> None:
     nc = bootstrapped
     trigger_id = unique("ci")
-    seen: list[nats.aio.msg.Msg] = []
+    seen: list[Msg] = []
 
-    async def answer(msg: nats.aio.msg.Msg) -> None:  # plays the gateway
+    async def answer(msg: Msg) -> None:  # plays the gateway
         seen.append(msg)
         await nc.publish(trigger_result_subject(trigger_id), result_for(trigger_id))
 
@@ -101,7 +103,7 @@ async def test_a_trigger_is_queued_once_and_its_published_result_is_printed(
 
 
 async def test_a_repeated_trigger_is_answered_from_the_results_bucket(
-    bootstrapped: nats.NATS, private_nats: str, tmp_path: Path
+    bootstrapped: NATS, private_nats: str, tmp_path: Path
 ) -> None:
     trigger_id = unique("again")
     kv = await bootstrapped.jetstream().key_value(KV_TRIGGER_RESULTS)
@@ -117,7 +119,7 @@ async def test_a_repeated_trigger_is_answered_from_the_results_bucket(
 
 
 async def test_no_answer_within_the_timeout_exits_1(
-    bootstrapped: nats.NATS, private_nats: str, tmp_path: Path
+    bootstrapped: NATS, private_nats: str, tmp_path: Path
 ) -> None:
     trigger_id = unique("late")
     result = await asyncio.to_thread(
