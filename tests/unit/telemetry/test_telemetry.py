@@ -118,7 +118,7 @@ def test_deployment_attributes_are_recorded(
     ):  # fmt: skip
         pass
     [span] = finished(provider, exporter)
-    assert dict(span.attributes) == {
+    assert dict(span.attributes or {}) == {
         "slipway.deployment_id": DEP,
         "slipway.job_id": "build",
         "slipway.job_type": "BuildImageJob",
