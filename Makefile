@@ -54,10 +54,10 @@ asyncapi: sync
 compose-wheels: sync
 	rm -rf deploy/wheels && mkdir -p deploy/wheels
 	$(UV) build --wheel --out-dir deploy/wheels
-	$(UV) export --frozen --no-dev --no-hashes --no-emit-project --format requirements-txt \
+	$(UV) export --quiet --frozen --no-dev --no-hashes --no-emit-project --format requirements-txt \
 		--output-file deploy/wheels/requirements.txt
 	$(UV) run --frozen --with pip python -m pip wheel --quiet --no-deps \
-		--requirement deploy/wheels/requirements.txt --wheel-dir deploy/wheels
+		--requirement deploy/wheels/requirements.txt --wheel-dir deploy/wheels pip
 
 compose-up: compose-wheels
 	$(COMPOSE) -f deploy/compose.yaml up -d --build
