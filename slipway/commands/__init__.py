@@ -30,5 +30,8 @@ def handled(fn: F) -> F:
             return fn(*args, **kwargs)
         except CliError as exc:
             fail(str(exc))
+        except OSError as exc:  # a local file the command needed (upload, export, token)
+            where = f": {exc.filename}" if exc.filename else ""
+            fail(f"{exc.strerror or exc}{where}")
 
     return wrapper  # type: ignore[return-value]

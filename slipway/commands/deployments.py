@@ -40,7 +40,14 @@ def finish(cli: Cli, record: dict[str, Any], follow: bool, json_out: bool, what:
         say(f"  follow it: slipway logs {dep_id} --follow")
         return
     final = asyncio.run(
-        follow_deployment(cli, str(dep_id), console(), poll_s=cli.poll_s, min_seq=record.get("seq"))
+        follow_deployment(
+            # With --json, stdout carries only the final record; progress goes to stderr.
+            cli,
+            str(dep_id),
+            console(stderr=json_out),
+            poll_s=cli.poll_s,
+            min_seq=record.get("seq"),
+        )
     )
     if json_out:
         print_json(final)

@@ -176,3 +176,10 @@ def test_projections_rebuild_failure_is_one_line(
     assert stderr_lines(result) == [
         "error: projections rebuild failed: connection refused more detail"
     ]
+
+
+def test_events_export_to_an_unwritable_place_is_one_line(tmp_path: Path) -> None:
+    target = tmp_path / "missing-dir" / "x.jsonl"
+    result = invoke(make_cli(FakeServer(), tmp_path), "events", "export", "--file", str(target))
+    assert result.exit_code == 1
+    assert stderr_lines(result) == [f"error: cannot write {target}: No such file or directory"]

@@ -279,3 +279,17 @@ def test_deploy_follow_resumes_a_dropped_log_stream_after_the_last_event(
     assert result.stdout.count("first") == 1 and result.stdout.count("second") == 1
     resumed = server.sent("GET", f"{DEP}/logs")[1]
     assert resumed.headers["last-event-id"] == "1"
+
+
+def test_deploy_follow_json_keeps_stdout_for_the_final_record(tmp_path: Path) -> None:
+    done = deployment("completed", progressing(*["success"] * 4))
+    server = (
+        FakeServer()
+        .on("POST", f"{GATEWAY}{BASE}/deployments", accepted())
+        .on("GET", f"{API}{DEP}", httpx.Response(200, json=done))
+        .on("GET", f"{API}{DEP}/logs", sse(("log", log("j0", "cloning"))))
+    )
+    result = invoke(make_cli(server, tmp_path), "deploy", "hello", "production", "-f", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "completed"
+    assert "cloning" in result.stderr
