@@ -120,6 +120,7 @@ app.add_typer(audit.projections, name="projections", rich_help_panel=OPS)
 @handled
 def bootstrap(
     replicas: Annotated[int, typer.Option(min=1, max=5, help="Stream replicas (R3: 3).")] = 1,
+    wait: Annotated[float, typer.Option(min=0, help="Seconds to wait for NATS to answer.")] = 60,
 ) -> None:
     """Create the streams and buckets on SLIPWAY_NATS_URL and migrate DATABASE_URL, then exit.
 
@@ -127,7 +128,7 @@ def bootstrap(
     """
     from slipway.bootstrap import run_bootstrap
 
-    say(asyncio.run(run_bootstrap(Settings(), replicas=replicas)))
+    say(asyncio.run(run_bootstrap(Settings(), replicas=replicas, wait_s=wait)))
 
 
 def main() -> None:
