@@ -7,7 +7,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(TOOLS)/bin/uv)
 # `docker compose` (plugin) where the engine has it, else the standalone docker-compose.
 COMPOSE = $(shell docker compose version >/dev/null 2>&1 && echo "docker compose" || echo docker-compose)
 
-.PHONY: run test test-unit test-integration test-images lint format bench compose-up compose-down sync clean
+.PHONY: run test test-unit test-integration test-images lint format bench asyncapi compose-wheels compose-up compose-down sync clean
 
 $(TOOLS)/bin/uv:
 	python3 -m venv $(TOOLS)
@@ -45,7 +45,21 @@ format: sync
 bench: sync
 	@for b in bench/*.py; do [ -e "$$b" ] || continue; echo "== $$b"; $(UV) run --frozen python $$b || exit 1; done
 
-compose-up:
+# The event contract (docs/asyncapi.json), generated from libs/events; a test fails when stale.
+asyncapi: sync
+	$(UV) run --frozen python -m slipway.asyncapi
+
+# Wheels for the compose image, built on the host (TLS from inside containers here needs a CA
+# bundle): the project's wheel plus every locked dependency, installed offline by deploy/Dockerfile.
+compose-wheels: sync
+	rm -rf deploy/wheels && mkdir -p deploy/wheels
+	$(UV) build --wheel --out-dir deploy/wheels
+	$(UV) export --quiet --frozen --no-dev --no-hashes --no-emit-project --format requirements-txt \
+		--output-file deploy/wheels/requirements.txt
+	$(UV) run --frozen --with pip python -m pip wheel --quiet --no-deps \
+		--requirement deploy/wheels/requirements.txt --wheel-dir deploy/wheels pip
+
+compose-up: compose-wheels
 	$(COMPOSE) -f deploy/compose.yaml up -d --build
 
 compose-down:

@@ -78,6 +78,12 @@ class Settings(BaseSettings):
     cron_tick_s: float = 60.0
     cron_lock_ttl_s: float = 30.0
 
+    # Compose.
+    docker_network: str | None = Field(
+        default=None,
+        description="App containers join this Docker network (compose); else 127.0.0.1 ports.",
+    )
+
     def base_image(self, preset: str) -> str | None:
         """SLIPWAY_BASE_IMAGE_<PRESET>: read live so tests can point presets at local images."""
         import os
