@@ -15,6 +15,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from opentelemetry import trace
 
 from libs.events import registry
 from libs.events.envelope import Envelope
@@ -26,6 +27,7 @@ from libs.eventstore.errors import (
     StaleRead,
     VersionConflict,
 )
+from libs.telemetry import inject_headers
 
 ERR_WRONG_LAST_SEQUENCE = 10071
 ERR_BATCH_DUPLICATE_ID = 10201
@@ -67,6 +69,9 @@ def _headers(env: Envelope, expected_seq: int, extra: dict[str, str] | None) -> 
     }
     if extra:
         h.update(extra)
+    if trace.get_current_span().get_span_context().is_valid:
+        # The trace travels in headers, never in the stored event (§3).
+        h = inject_headers(h)
     return h
 
 

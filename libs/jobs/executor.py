@@ -47,6 +47,7 @@ from libs.jobs.context import (
 from libs.jobs.lease import Lease, LeaseTaken, lease_alive
 from libs.jobs.logs import JobLogger
 from libs.settings import Settings
+from libs.telemetry import deployment_span
 
 log = logging.getLogger("slipway.jobs")
 
@@ -190,11 +191,21 @@ class Executor:
             except LeaseTaken:
                 await _nak(msg, self.settings.lost_holder_nak_delay_s)
                 return
-            started = await self._claim(loaded, job, attempt, msg)
-            if started is None:
-                await lease.release()
-                continue  # somebody else moved the job on; look again
-            done = await self._run(spec, loaded, job, attempt, started, lease, msg)
+            # The job continues the trace of the message that made it runnable (§3).
+            with deployment_span(
+                f"{job.type.value} {job.id}#{attempt}",
+                dep_id,
+                headers=msg.headers,
+                job_id=job.id,
+                job_type=job.type.value,
+                attempt=attempt,
+                event_id=(msg.headers or {}).get("Nats-Msg-Id"),
+            ):
+                started = await self._claim(loaded, job, attempt, msg)
+                if started is None:
+                    await lease.release()
+                    continue  # somebody else moved the job on; look again
+                done = await self._run(spec, loaded, job, attempt, started, lease, msg)
             if not done:
                 return  # lease lost or shutting down: message left for redelivery
 

@@ -11,6 +11,7 @@ from nats.aio.client import Client as NATS
 
 from libs.jobs.executor import Executor
 from libs.settings import Settings
+from libs.telemetry import setup_tracing
 
 log = logging.getLogger("slipway.jobs")
 
@@ -20,6 +21,8 @@ def nats_url(settings: Settings) -> str:
 
 
 async def connect(settings: Settings, name: str) -> NATS:
+    """The service's NATS connection; also sets up tracing for the process (OTLP when asked)."""
+    setup_tracing(name)
     return await nats.connect(nats_url(settings), name=name, max_reconnect_attempts=-1)
 
 

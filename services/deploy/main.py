@@ -12,7 +12,6 @@ import logging
 import signal
 from contextlib import AsyncExitStack
 
-import nats
 from nats.aio.client import Client as NATS
 
 from libs.artifacts import NatsArtifactStore
@@ -20,6 +19,7 @@ from libs.containers.docker import DockerContainerRuntime
 from libs.events import subjects
 from libs.eventstore import JetStreamEventStore, Repository
 from libs.jobs import Executor
+from libs.jobs.serve import connect
 from libs.settings import Settings
 from services.deploy.adapters.kv_variables import KvVariables
 from services.deploy.handlers import DeployDeps, job_handlers
@@ -53,7 +53,7 @@ async def wire(
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
-    nc = await nats.connect(nats_url(settings), name="slipway-deploy", max_reconnect_attempts=-1)
+    nc = await connect(settings, "slipway-deploy")
     runtime = DockerContainerRuntime(reach_host=settings.host)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(nc.close)

@@ -31,6 +31,7 @@ from libs.eventstore import (
     VersionConflict,
 )
 from libs.settings import Settings
+from libs.telemetry import deployment_span
 from services.gateway.admission_rules import decide
 
 log = logging.getLogger("slipway.admission")
@@ -107,7 +108,8 @@ class AdmissionManager:
         _, dep_id, _ = subjects.parse_event_subject(msg.subject)
         seq = msg.metadata.sequence.stream
         cause = (msg.headers or {}).get("Nats-Msg-Id") or f"seq-{seq}"
-        await self.decide_and_append(dep_id, cause, min_seq=seq)
+        with deployment_span("admission", dep_id, headers=msg.headers, event_id=cause):
+            await self.decide_and_append(dep_id, cause, min_seq=seq)
 
     async def decide_and_append(self, dep_id: str, cause: str, *, min_seq: int = 0) -> None:
         for _ in range(50):

@@ -12,10 +12,10 @@ import signal
 from contextlib import AsyncExitStack
 
 import httpx
-import nats
 
 from libs.containers.docker import DockerContainerRuntime
 from libs.jobs import Executor
+from libs.jobs.serve import connect
 from libs.settings import Settings
 from services.health.handlers import job_handlers
 
@@ -27,7 +27,7 @@ def nats_url(settings: Settings) -> str:
 
 
 async def run(settings: Settings, stop: asyncio.Event) -> None:
-    nc = await nats.connect(nats_url(settings), name="slipway-health", max_reconnect_attempts=-1)
+    nc = await connect(settings, "slipway-health")
     runtime = DockerContainerRuntime(reach_host=settings.host)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(nc.close)
