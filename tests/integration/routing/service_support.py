@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shlex
 import signal
 import subprocess
 import sys
@@ -269,7 +268,7 @@ class World:
             image=self.image,
             port=APP_PORT,
             labels={**ctx.labels, "slipway.test": self.label},
-            command=("respond", "--listen", f":{APP_PORT}", *shlex.split(body)),
+            command=("respond", "--listen", f":{APP_PORT}", "--body", body),
         )
         info = await self.runtime.run(spec)
         self.started.append(info.id)
