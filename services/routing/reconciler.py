@@ -15,10 +15,11 @@ from typing import Protocol
 
 from libs.events.fold import Recorded
 from libs.events.subjects import EVENTS_ALL
-from services.routing.proxy import Proxy, ProxyError
+from services.routing.proxy import Proxy
 from services.routing.view import RoutingView
 
 log = logging.getLogger("slipway.routing.reconciler")
+CATCH_UP_S = 5.0
 
 
 class EventLog(Protocol):
@@ -107,15 +108,17 @@ class CaddyReconciler:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._dirty.wait(), self.check_interval_s)
             self._dirty.clear()
-            seq, version = self.view.last_seq, self.view.version
             try:
+                await self._catch_up()
+                seq, version = self.view.last_seq, self.view.version
                 await self.proxy.apply(self.view.desired())
             except asyncio.CancelledError:
                 raise
-            except (ProxyError, OSError) as exc:
-                if str(exc) != self.last_error:
-                    log.warning("Caddy does not serve the routes yet: %s", exc)
-                self.last_error = str(exc)
+            except Exception as exc:  # Caddy down, NATS trouble: keep trying, never give up
+                why = str(exc) or type(exc).__name__
+                if why != self.last_error:
+                    log.warning("Caddy does not serve the routes yet: %s", why)
+                self.last_error = why
                 self._dirty.set()
                 await asyncio.sleep(self.retry_s)
                 continue
@@ -124,6 +127,17 @@ class CaddyReconciler:
                 self.last_error = None
             self._applied_version = version
             await self._confirm(seq)
+
+    async def _catch_up(self) -> None:
+        """Waits until the view holds every event stored before now, so a replica whose
+        consumer lags never writes a state older than the one another replica wrote."""
+        head = await self.store.last_seq()
+        loop = asyncio.get_running_loop()
+        end = loop.time() + CATCH_UP_S
+        while self.view.last_seq < head:
+            if loop.time() > end:
+                raise TimeoutError(f"the log is at {head}, this view only at {self.view.last_seq}")
+            await asyncio.sleep(0.005)
 
     async def _confirm(self, seq: int) -> None:
         async with self._confirmed:

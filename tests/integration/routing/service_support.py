@@ -62,6 +62,11 @@ FAST_JOBS = {
 USER = "tok_tester"
 
 
+def answers(body: str) -> Callable[[int, str], bool]:
+    """For `World.served`: a 200 with exactly this body."""
+    return lambda status, text: status == 200 and text == body
+
+
 def settings_env(settings: Settings) -> dict[str, str]:
     """The routing settings as SLIPWAY_* variables, for a service in a subprocess."""
     out = {

@@ -10,7 +10,7 @@ import pytest
 
 from libs.events.states import DeploymentState, DeploymentStatus, JobStatus
 from libs.infra import EmbeddedCaddy
-from tests.integration.routing.service_support import RoutingProcess, World
+from tests.integration.routing.service_support import RoutingProcess, World, answers
 
 pytestmark = pytest.mark.docker
 
@@ -55,17 +55,17 @@ async def test_a_routing_service_killed_after_its_claim_applies_the_route_after_
     try:
         state = await world.wait(first, completed, timeout=60)
         assert state.jobs["route"].attempt == 2  # the lost holder's job, taken over
-        await world.served(host, lambda s, t: (s, t) == (200, "v1"), timeout=5)
-        await world.served(world.dep_host(first), lambda s, t: (s, t) == (200, "v1"), timeout=5)
+        await world.served(host, answers("v1"), timeout=5)
+        await world.served(world.dep_host(first), answers("v1"), timeout=5)
 
         second = await world.deploy("v2")
         await world.wait(second, completed)
-        await world.served(host, lambda s, t: (s, t) == (200, "v2"), timeout=5)
+        await world.served(host, answers("v2"), timeout=5)
         wanted = {host: "v2", world.dep_host(first): "v1", world.dep_host(second): "v2"}
         for keep in (True, False):  # --resume with its autosave, then an empty config
             started = await restart(edge, keep_config=keep)
             for h, body in wanted.items():
-                await world.served(h, lambda s, t, body=body: (s, t) == (200, body), timeout=5)
+                await world.served(h, answers(body), timeout=5)
             assert asyncio.get_running_loop().time() - started < 5
     finally:
         await asyncio.to_thread(service.stop)

@@ -4,7 +4,6 @@ mechanism (toy deploy and health handlers), requests through the edge with a Hos
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 
 import pytest
 
@@ -14,17 +13,13 @@ from libs.events.outputs import MarkCompleteOutput, RouteTrafficOutput
 from libs.events.states import DeploymentState, DeploymentStatus, JobStatus
 from libs.events.subjects import Aggregate
 from libs.events.values import DeploymentType, JobType, Preset
-from tests.integration.routing.service_support import SLOW_MARK, USER, World
+from tests.integration.routing.service_support import SLOW_MARK, USER, World, answers
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("routing")]
 
 
 def completed(state: DeploymentState) -> bool:
     return state.status is DeploymentStatus.COMPLETED
-
-
-def ok(body: str) -> Callable[[int, str], bool]:
-    return lambda status, text: status == 200 and text == body
 
 
 async def test_a_static_and_an_image_deployment_are_served_at_their_environment_and_own_hosts(
@@ -43,9 +38,9 @@ async def test_a_static_and_an_image_deployment_are_served_at_their_environment_
         f"{world.project}.example",  # and at its custom domain
         world.dep_host(image),
     ):
-        await world.served(host, ok("image v1"))
+        await world.served(host, answers("image v1"))
     for host in (world.env_host("staging"), world.dep_host(static)):
-        await world.served(host, ok("static v1"))
+        await world.served(host, answers("static v1"))
     assert (await world.get("nothing.localhost"))[0] == 404
 
     route = RouteTrafficOutput.model_validate(image_state.output_of(JobType.ROUTE_TRAFFIC))
@@ -102,7 +97,7 @@ async def test_pause_shows_the_maintenance_page_resume_serves_again_and_a_stop_s
     host = world.env_host()
     dep = await world.deploy("app v1")
     await world.wait(dep, completed)
-    await world.served(host, ok("app v1"))
+    await world.served(host, answers("app v1"))
 
     await world.append(Aggregate.DEPLOYMENT, dep, ev.DeploymentPaused(by=USER))
     _, page = await world.served(host, lambda s, _: s == 503)
@@ -119,7 +114,7 @@ async def test_pause_shows_the_maintenance_page_resume_serves_again_and_a_stop_s
     await world.append(Aggregate.DEPLOYMENT, dep, ev.DeploymentResumed(by=USER, segment=segment))
     state = await world.wait(dep, completed)
     assert state.jobs["route-r1"].status is JobStatus.SUCCESS
-    await world.served(host, ok("app v1"))
+    await world.served(host, answers("app v1"))
 
     await world.append(
         Aggregate.DEPLOYMENT, dep, ev.DeploymentStopped(reason="stopped by user", by=USER)

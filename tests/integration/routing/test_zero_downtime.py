@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from libs.events.states import DeploymentState, DeploymentStatus
-from tests.integration.routing.service_support import World
+from tests.integration.routing.service_support import World, answers
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("routing")]
 
@@ -65,7 +65,7 @@ async def test_ten_switches_and_a_rollback_under_load_fail_no_request(world: Wor
     host = world.env_host()
     deps = [await world.deploy("v0")]
     await world.wait(deps[0], completed)
-    await world.served(host, lambda s, t: (s, t) == (200, "v0"))
+    await world.served(host, answers("v0"))
     async with httpx.AsyncClient() as admin:
         config_before = (await admin.get(f"http://{world.settings.caddy_admin}/config/")).json()
 
@@ -77,12 +77,12 @@ async def test_ten_switches_and_a_rollback_under_load_fail_no_request(world: Wor
         for n in range(1, 11):
             deps.append(await world.deploy(f"v{n}"))
             await world.wait(deps[-1], completed)
-            await world.served(host, lambda s, t, n=n: (s, t) == (200, f"v{n}"), timeout=2)
+            await world.served(host, answers(f"v{n}"), timeout=2)
             await asyncio.sleep(0.3)  # drain: in-flight requests on the old replica finish
             await world.teardown(deps[-2])
         rollback = await world.rollback(deps[5])
         await world.wait(rollback, completed)
-        await world.served(host, lambda s, t: (s, t) == (200, "v5"), timeout=2)
+        await world.served(host, answers("v5"), timeout=2)
         await asyncio.sleep(0.3)
         await world.teardown(deps[-1])
         await asyncio.sleep(0.5)

@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import pytest
+
 from libs.events import catalog as ev
 from libs.events.envelope import Envelope
 from libs.events.fold import Recorded
@@ -23,6 +25,7 @@ HOST = "prod.proj.localhost"
 class MemoryLog:
     def __init__(self) -> None:
         self.records: list[Recorded] = []
+        self.unseen = 0  # events stored but not delivered to followers yet (a lagging consumer)
         self._grew = asyncio.Event()
 
     def append(self, envelope: Envelope) -> int:
@@ -32,7 +35,7 @@ class MemoryLog:
         return seq
 
     async def last_seq(self) -> int:
-        return len(self.records)
+        return len(self.records) + self.unseen
 
     async def read_all(self, *, until_seq: int | None = None) -> AsyncIterator[Recorded]:
         for rec in self.records[:until_seq]:
@@ -90,6 +93,29 @@ async def test_an_unreachable_proxy_delays_the_confirmation_until_it_answers() -
         proxy.available = True
         await reconciler.wait_confirmed(seq, 2)
         assert reconciler.last_error is None
+    finally:
+        await reconciler.stop()
+
+
+async def test_a_view_behind_the_log_writes_nothing_until_it_caught_up(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("services.routing.reconciler.CATCH_UP_S", 0.1)
+    log, proxy = MemoryLog(), FakeProxy()
+    reconciler = CaddyReconciler(
+        log, proxy, base_domain="localhost", check_interval_s=0.05, retry_s=0.02
+    )
+    await reconciler.start()
+    try:
+        await reconciler.wait_confirmed(0, 2)
+        applied = proxy.applied
+        log.unseen = 1  # another replica may already have written what that event says
+        seq = log.append(_switch("127.0.0.1:5001"))
+        await asyncio.sleep(0.3)
+        assert proxy.applied == applied and reconciler.confirmed_seq < seq
+        assert reconciler.last_error is not None and "this view only at" in reconciler.last_error
+        log.unseen = 0
+        await reconciler.wait_confirmed(seq, 2)
     finally:
         await reconciler.stop()
 
