@@ -42,7 +42,12 @@ class RouteClaims:
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._ended: set[str] = set()  # ended is final: remembered, never re-read
 
-    async def environment(self, env_id: str) -> Loaded[EnvironmentState]:
+    async def state(self, env_id: str) -> EnvironmentState:
+        """The environment as it is now (read through the stream leader)."""
+        async with self._locks[env_id]:
+            return (await self._environment(env_id)).state
+
+    async def _environment(self, env_id: str) -> Loaded[EnvironmentState]:
         loaded = self._envs.get(env_id)
         if loaded is None:
             loaded = await self.repo.load(Aggregate.ENVIRONMENT, env_id, leader=True)
@@ -73,7 +78,7 @@ class RouteClaims:
         cause: str,
     ) -> Claimed | Refused:
         async with self._locks[env_id]:
-            loaded = await self.environment(env_id)
+            loaded = await self._environment(env_id)
             for _ in range(MAX_TRIES):
                 mine = loaded.state.admission_of(deployment_id)
                 later = later_in_flight(loaded.state, mine) if mine is not None else []
@@ -117,7 +122,7 @@ class RouteClaims:
 
         `cause`: the pause or stop event; every reactor to it builds the same event id."""
         async with self._locks[env_id]:
-            loaded = await self.environment(env_id)
+            loaded = await self._environment(env_id)
             for _ in range(MAX_TRIES):
                 route = loaded.state.route
                 if (

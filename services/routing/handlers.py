@@ -9,7 +9,7 @@ from typing import Protocol
 from libs.events import subjects
 from libs.events.hosts import deployment_host, environment_hosts
 from libs.events.outputs import MarkCompleteOutput, RouteTrafficOutput
-from libs.events.states import DeploymentState, EnvironmentState
+from libs.events.states import DeploymentState
 from libs.events.subjects import Aggregate
 from libs.jobs import JobContext, JobError
 from libs.settings import Settings
@@ -63,7 +63,7 @@ class RoutingHandlers:
                 "proxy-unavailable",
             ) from None
         ctx.log.info("Caddy serves the route")
-        env: EnvironmentState = (await self.claims.environment(env_id)).state
+        env = await self.claims.state(env_id)
         domain = env.config.domain if env.config is not None else state.config.domain
         base = self.settings.base_domain
         return RouteTrafficOutput(
@@ -107,9 +107,7 @@ class RoutingHandlers:
 
     async def mark_complete(self, ctx: JobContext) -> MarkCompleteOutput:
         state = ctx.state
-        env = (
-            await self.claims.environment(subjects.environment_id(state.project, state.environment))
-        ).state
+        env = await self.claims.state(subjects.environment_id(state.project, state.environment))
         domain = env.config.domain if env.config is not None else state.config.domain
         return MarkCompleteOutput(url=environment_url(state, self.settings, domain))
 

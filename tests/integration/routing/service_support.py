@@ -91,6 +91,7 @@ class World:
     project: str
     label: str = field(default_factory=lambda: f"routing-test-{uuid.uuid4().hex[:8]}")
     started: list[str] = field(default_factory=list)  # container ids, removed at the end
+    health_interval_s: float = 0.1  # the fast window of §7: a probe every 100 ms
 
     # ------------------------------------------------------------------ hosts and requests
 
@@ -163,7 +164,12 @@ class World:
             project=self.project,
             environment=env,
             deployment_type=kind,
-            source=source or Source(image_ref=self.image),
+            source=source
+            or (
+                Source(bundle=f"bundles/{dep_id}")
+                if kind is DeploymentType.STATIC_BUNDLE
+                else Source(image_ref=self.image)
+            ),
             plan=plan or plans.initial_plan(kind),
             config=ConfigSnapshot(command=body),
             trigger=TriggerInfo(kind="api", actor=USER),
@@ -188,7 +194,10 @@ class World:
 
     async def rollback(self, target_id: str) -> str:
         target = await self.state(target_id)
-        preset = Preset.CONTAINER if target.containers or target.source.image_ref else Preset.STATIC
+        static = {JobType.DEPLOY_STATIC, JobType.DEPLOY_STATIC_BUNDLE}
+        preset = (
+            Preset.STATIC if static & {j.type for j in target.jobs.values()} else Preset.CONTAINER
+        )
         source = Source(
             image_ref=target.source.image_ref,
             image_id=self.image if preset is Preset.CONTAINER else None,
@@ -315,7 +324,7 @@ class World:
                             break
                     if loop.time() - start > 30:
                         raise RuntimeError(f"{c.name} never answered")
-                    await asyncio.sleep(0.05)
+                    await asyncio.sleep(self.health_interval_s)
         return HealthCheckOutput(probes=probes, time_to_healthy_s=loop.time() - start, status=200)
 
 
