@@ -48,9 +48,9 @@ from services.routing.main import run as run_routing  # noqa: E402
 from tests.integration.routing.service_support import (  # noqa: E402
     APP_PORT,
     FAST_JOBS,
+    Load,
     World,
 )
-from tests.integration.routing.test_zero_downtime import Load  # noqa: E402
 from tests.support.images import scratch_image  # noqa: E402
 
 IMAGE = "slipway-test/caddy-respond:latest"

@@ -4,56 +4,15 @@ through a client that opens a connection per request and one that keeps a single
 from __future__ import annotations
 
 import asyncio
-import http.client
 import threading
-from dataclasses import dataclass, field
 
 import httpx
 import pytest
 
 from libs.events.states import DeploymentState, DeploymentStatus
-from tests.integration.routing.service_support import World, answers
+from tests.integration.routing.service_support import Load, World, answers
 
 pytestmark = [pytest.mark.docker, pytest.mark.usefixtures("routing")]
-
-
-@dataclass
-class Load:
-    """Sequential GETs until stopped; every non-2xx answer and every error is a failure."""
-
-    port: int
-    host: str
-    keep_alive: bool
-    ok: int = 0
-    bodies: set[str] = field(default_factory=set)
-    failures: list[str] = field(default_factory=list)
-    stop: threading.Event = field(default_factory=threading.Event)
-
-    def run(self) -> None:
-        conn: http.client.HTTPConnection | None = None
-        while not self.stop.is_set():
-            if conn is None or not self.keep_alive:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
-            try:
-                headers = {"Host": self.host}
-                if not self.keep_alive:
-                    headers["Connection"] = "close"
-                conn.request("GET", "/", headers=headers)
-                response = conn.getresponse()
-                body = response.read().decode()
-                if 200 <= response.status < 300:
-                    self.ok += 1
-                    self.bodies.add(body)
-                else:
-                    self.failures.append(f"{response.status} {body[:60]}")
-            except (OSError, http.client.HTTPException) as exc:
-                self.failures.append(repr(exc))  # no retry: a keep-alive reset counts too
-                conn.close()
-                conn = None
-            if not self.keep_alive and conn is not None:
-                conn.close()
-        if conn is not None:
-            conn.close()
 
 
 def completed(state: DeploymentState) -> bool:
