@@ -67,6 +67,17 @@ class Settings(BaseSettings):
     )
     caddy_check_interval_s: float = 1.0
 
+    # Routing (§7).
+    routes_dir: Path | None = Field(
+        default=None, description="Route files Caddy reads per request; default data_dir/routes."
+    )
+    route_confirm_timeout_s: float = Field(
+        default=60.0, description="How long RouteTrafficJob waits for Caddy to serve its route."
+    )
+    route_hold_after_claim_s: float = Field(
+        default=0.0, description="Test hook: RouteTrafficJob sleeps this long after its claim."
+    )
+
     # Gateway limits.
     max_webhook_bytes: int = 5 * 1024 * 1024
     max_image_upload_bytes: int = 1024 * 1024 * 1024
@@ -93,3 +104,7 @@ class Settings(BaseSettings):
     @property
     def static_dir(self) -> Path:
         return self.static_root or (self.data_dir / "static")
+
+    @property
+    def route_files_dir(self) -> Path:
+        return (self.routes_dir or (self.data_dir / "routes")).absolute()

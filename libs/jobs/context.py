@@ -59,6 +59,8 @@ class JobContext:
     refresh: Callable[[], Awaitable[DeploymentState]]
     cancelled: asyncio.Event = field(default_factory=asyncio.Event)
     services: dict[str, Any] = field(default_factory=dict)
+    # The JobStarted event of this attempt: the causation of events the handler appends.
+    started_event_id: str | None = None
 
     @property
     def labels(self) -> dict[str, str]:

@@ -289,6 +289,7 @@ class Executor:
             executor=self.name,
             refresh=refresh,
             services=dict(self.services),
+            started_event_id=started.event_id,
         )
         logger.info(f"{job.type.value} attempt {attempt} started on {self.name}")
         handler: asyncio.Task[HandlerResult] = asyncio.create_task(

@@ -1,30 +1,27 @@
-"""The routing desired state (§7) and the Caddy JSON config that serves it. Pure.
+"""The routing desired state (§7). Pure.
 
 Desired = the latest `TrafficSwitched` of each environment, plus one `d-<short id>` route for every
 deployment with live containers or static files. The reconciler rebuilds it from the log and makes
-Caddy match it.
+Caddy match it (`caddy_config` turns it into Caddy's JSON and the route files).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from libs.events.hosts import deployment_host, environment_hosts
 from libs.events.outputs import DeployStaticOutput
 from libs.events.states import DeploymentState, EnvironmentState
 from libs.events.values import JobType
 
-SERVER = "slipway"
-FALLBACK_ID = "slipway.fallback"
 MAINTENANCE_HTML = (
     "<!doctype html><html><head><meta charset=utf-8><title>Maintenance</title></head>"
     "<body style='font-family:sans-serif;text-align:center;padding-top:15vh'>"
     "<h1>Down for maintenance</h1><p>This app is paused. Please try again later.</p>"
     "</body></html>"
 )
-NOT_FOUND_BODY = "No app is deployed at this host.\n"
 
 
 @dataclass(frozen=True)
@@ -115,8 +112,12 @@ def desired_state(
 
 def environment_route(state: EnvironmentState) -> EnvironmentRoute | None:
     """The route of the environment's latest `TrafficSwitched`; None before the first one."""
-    if state.config is None or state.route is None:
+    if state.route is None:
         return None
+    if state.config is not None:
+        project, environment = state.config.project, state.config.environment
+    else:
+        project, _, environment = state.id.partition("_")  # the id is <project>_<environment>
     route = state.route
     if route.mode == "maintenance":
         target = MAINTENANCE
@@ -127,15 +128,20 @@ def environment_route(state: EnvironmentState) -> EnvironmentRoute | None:
     else:
         target = MAINTENANCE
     return EnvironmentRoute(
-        project=state.config.project,
-        environment=state.config.environment,
+        project=project,
+        environment=environment,
         target=target,
-        domain=state.config.domain,
+        domain=state.config.domain if state.config is not None else None,
     )
 
 
-def deployment_route(state: DeploymentState) -> DeploymentRoute | None:
-    """The `d-` route while the deployment has published containers or unpruned static files."""
+def deployment_route(
+    state: DeploymentState, routed_static_root: str | None = None
+) -> DeploymentRoute | None:
+    """The `d-` route while the deployment has published containers or unpruned static files.
+
+    `routed_static_root`: the files a static rollback routed (they belong to its target, which
+    the caller has checked are not pruned)."""
     upstreams = tuple(
         f"{c.host}:{c.port}" for c in sorted(state.containers, key=lambda c: c.replica) if c.port
     )
@@ -145,84 +151,17 @@ def deployment_route(state: DeploymentState) -> DeploymentRoute | None:
         return DeploymentRoute(state.id, state.project, target)
     if "static" in state.pruned:
         return None
+    root = static_root_of(state) or routed_static_root
+    if root is None:
+        return None
+    target = MAINTENANCE if state.paused else Target("static", root=root)
+    return DeploymentRoute(state.id, state.project, target)
+
+
+def static_root_of(state: DeploymentState) -> str | None:
+    """The directory a DeployStatic*Job placed, if any."""
     for job_type in (JobType.DEPLOY_STATIC, JobType.DEPLOY_STATIC_BUNDLE):
         out = state.output_of(job_type)
         if out is not None:
-            root = DeployStaticOutput.model_validate(out).static_root
-            return DeploymentRoute(state.id, state.project, Target("static", root=root))
+            return DeployStaticOutput.model_validate(out).static_root
     return None
-
-
-def _handler(target: Target, try_duration: str, try_interval: str) -> dict[str, Any]:
-    if target.kind == "upstreams":
-        return {
-            "handler": "reverse_proxy",
-            "upstreams": [{"dial": u} for u in target.upstreams],
-            # No health checks: a failed dial is retried on the next replica for try_duration,
-            # so a request arriving during a switch waits instead of getting a 502.
-            "load_balancing": {
-                "selection_policy": {"policy": "round_robin"},
-                "try_duration": try_duration,
-                "try_interval": try_interval,
-            },
-        }
-    if target.kind == "static":
-        return {"handler": "file_server", "root": target.root}
-    return {
-        "handler": "static_response",
-        "status_code": 503,
-        "headers": {
-            "Content-Type": ["text/html; charset=utf-8"],
-            "Retry-After": ["60"],
-            "Cache-Control": ["no-store"],
-        },
-        "body": MAINTENANCE_HTML,
-    }
-
-
-def caddy_config(
-    desired: DesiredState,
-    edge_listen: str = ":8080",
-    admin: str = "127.0.0.1:2019",
-    *,
-    try_duration: str = "5s",
-    try_interval: str = "100ms",
-) -> dict[str, Any]:
-    """The full Caddy JSON config: one server `slipway`, plain HTTP, a route per site with its
-    `@id`, and a 404 fallback."""
-    routes: list[dict[str, Any]] = [
-        {
-            "@id": r.id,
-            "match": [{"host": list(r.hosts)}],
-            "handle": [_handler(r.target, try_duration, try_interval)],
-            "terminal": True,
-        }
-        for r in desired.routes
-    ]
-    routes.append(
-        {
-            "@id": FALLBACK_ID,
-            "handle": [
-                {
-                    "handler": "static_response",
-                    "status_code": 404,
-                    "headers": {"Content-Type": ["text/plain; charset=utf-8"]},
-                    "body": NOT_FOUND_BODY,
-                }
-            ],
-        }
-    )
-    return {
-        "admin": {"listen": admin},
-        "apps": {
-            "http": {
-                "servers": {
-                    SERVER: {
-                        "listen": [edge_listen],
-                        "automatic_https": {"disable": True},
-                        "routes": routes,
-                    }
-                }
-            }
-        },
-    }

@@ -1,16 +1,22 @@
-"""`CaddyAdminProxy`: the `Proxy` port on Caddy's admin API (httpx, async).
+"""`CaddyAdminProxy`: the `Proxy` port on Caddy's admin API (httpx, async) and the route files.
 
-A whole-config change goes to `POST /config/` with the `Etag` just read as `If-Match` (Caddy's
-`/load` ignores `If-Match`); a 412 means someone changed it meanwhile, so read and try again.
+`apply` writes the route files that differ (atomic renames: what a switch changes), then makes
+Caddy's config equal to the rendered one if it is not already. A whole-config change goes to
+`POST /config/` with the `Etag` just read as `If-Match` (Caddy's `/load` ignores `If-Match`); a 412
+means someone changed it meanwhile, so read and try again.
 """
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from services.routing.desired import DesiredState, caddy_config
+from services.routing.adapters.route_files import RouteFiles
+from services.routing.caddy_config import Rendered, render
+from services.routing.desired import DesiredState
 from services.routing.proxy import ProxyConflict, ProxyError, ProxyUnavailable
 
 # The server closed the connection before any response byte.
@@ -23,6 +29,7 @@ class CaddyAdminProxy:
         admin: str = "127.0.0.1:2019",
         edge_listen: str = ":8080",
         *,
+        routes_dir: Path | str,
         timeout_s: float = 10.0,
         attempts: int = 5,
         try_duration: str = "5s",
@@ -31,14 +38,26 @@ class CaddyAdminProxy:
     ) -> None:
         self.admin = admin
         self.edge_listen = edge_listen
+        self.files = RouteFiles(routes_dir)
+        self.config_writes = 0  # whole-config writes (each one is a Caddy reload)
         self._attempts = attempts
         self._lb = {"try_duration": try_duration, "try_interval": try_interval}
         self._client = client or httpx.AsyncClient(timeout=timeout_s)
         self._owns_client = client is None
         self._base = f"http://{admin}"
 
+    def _render(self, desired: DesiredState) -> Rendered:
+        return render(
+            desired,
+            routes_dir=self.files.root,
+            edge_listen=self.edge_listen,
+            admin=self.admin,
+            layout=self.files.layout(),
+            **self._lb,
+        )
+
     def config_for(self, desired: DesiredState) -> dict[str, Any]:
-        return caddy_config(desired, self.edge_listen, self.admin, **self._lb)
+        return self._render(desired).config
 
     async def aclose(self) -> None:
         if self._owns_client:
@@ -77,22 +96,32 @@ class CaddyAdminProxy:
         return (await self._read())[0]
 
     async def matches(self, desired: DesiredState) -> bool:
-        return await self.current() == self.config_for(desired)
+        rendered = await asyncio.to_thread(self._render, desired)
+        if await asyncio.to_thread(self.files.differing, rendered.files):
+            return False
+        return await self.current() == rendered.config
 
     async def apply(self, desired: DesiredState) -> None:
-        config = self.config_for(desired)
+        rendered = await asyncio.to_thread(self._render, desired)
+        try:
+            await asyncio.to_thread(self.files.write, rendered.files)
+        except OSError as exc:
+            raise ProxyError(f"cannot write route files under {self.files.root}: {exc}") from None
         for _ in range(self._attempts):
             current, etag = await self._read()
-            if current == config:
+            if current == rendered.config:
                 return  # already served (or our last write landed but its answer was lost)
             headers = {"If-Match": etag} if etag else {}
             # Closing after the write keeps no connection into an admin server being replaced.
             headers["Connection"] = "close"
             try:
-                response = await self._request("POST", "/config/", json=config, headers=headers)
+                response = await self._request(
+                    "POST", "/config/", json=rendered.config, headers=headers
+                )
             except _NO_RESPONSE:
                 continue
             if response.status_code == 200:
+                self.config_writes += 1
                 return
             if response.status_code != 412:
                 raise ProxyError(_caddy_error(response))

@@ -11,6 +11,7 @@ import pytest
 
 from services.routing.adapters.caddy_proxy import CaddyAdminProxy
 from services.routing.adapters.fake_proxy import FakeProxy
+from services.routing.caddy_config import MIN_SLOTS
 from services.routing.desired import (
     MAINTENANCE,
     DeploymentRoute,
@@ -55,15 +56,35 @@ async def test_applied_state_matches_and_is_the_current_config(proxy_backend: Pr
     assert [r["@id"] for r in routes] == [
         "env.shop.production",
         "env.shop.staging",
+        *(f"slot.{n}" for n in range(MIN_SLOTS)),
         "slipway.fallback",
     ]
     assert not await proxy.matches(_desired(_up("127.0.0.1:9002"), MAINTENANCE))
 
 
+async def test_a_switch_changes_route_files_only_never_the_config(
+    proxy_backend: ProxyBackend,
+) -> None:
+    proxy = proxy_backend.proxy
+    await proxy.apply(_desired(_up("127.0.0.1:9001"), deployment=_up("127.0.0.1:9003")))
+    before = proxy.config_writes
+    for desired in (
+        _desired(_up("127.0.0.1:9002"), deployment=_up("127.0.0.1:9004")),
+        _desired(MAINTENANCE),
+        _desired(Target("static", root="/srv/site")),
+        _desired(_up("127.0.0.1:9001")),
+    ):
+        await proxy.apply(desired)
+        assert await proxy.matches(desired)
+    assert proxy.config_writes == before
+    await proxy.apply(_desired(_up("127.0.0.1:9001", "127.0.0.1:9002")))  # a wider site
+    assert proxy.config_writes == before + 1
+
+
 async def test_apply_retries_when_another_writer_changed_the_config(
     proxy_backend: ProxyBackend,
 ) -> None:
-    desired = _desired(_up("127.0.0.1:9001"))
+    desired = _desired(_up("127.0.0.1:9001"), MAINTENANCE)  # a second site: a config change
     await proxy_backend.proxy.apply(_desired(MAINTENANCE))
     proxy_backend.interfere_once()
     await proxy_backend.proxy.apply(desired)
@@ -72,9 +93,9 @@ async def test_apply_retries_when_another_writer_changed_the_config(
         assert proxy_backend.writes == 2  # the first write got 412, the second went through
 
 
-async def test_unreachable_admin_api_is_proxy_unavailable() -> None:
+async def test_unreachable_admin_api_is_proxy_unavailable(tmp_path: Path) -> None:
     for proxy in (
-        CaddyAdminProxy(f"127.0.0.1:{free_port()}", timeout_s=2),
+        CaddyAdminProxy(f"127.0.0.1:{free_port()}", timeout_s=2, routes_dir=tmp_path),
         FakeProxy(),
     ):
         if isinstance(proxy, FakeProxy):
@@ -148,7 +169,7 @@ async def test_caddy_refusing_a_config_is_a_proxy_error_and_keeps_the_old_one(
 ) -> None:
     good = _desired(MAINTENANCE)
     await caddy_proxy.apply(good)
-    broken = CaddyAdminProxy(caddy.admin, "not a listen address")
+    broken = CaddyAdminProxy(caddy.admin, "not a listen address", routes_dir=caddy.workdir / "r")
     with pytest.raises(ProxyError, match="Caddy refused the config"):
         await broken.apply(good)
     await broken.aclose()
@@ -225,4 +246,4 @@ async def test_switching_upstreams_under_load_never_fails_a_request(
     assert done.is_set()
     assert failures == []
     assert len(bodies) == 200 and set(bodies) == {"A", "B"}
-    assert len(retried) <= 5  # at most one idle connection closed per switch
+    assert retried == []  # a switch is a file rename: Caddy never reloads, keep-alive survives

@@ -1,4 +1,4 @@
-"""The routing desired state and its Caddy config (pure)."""
+"""The routing desired state (pure)."""
 
 from __future__ import annotations
 
@@ -8,62 +8,15 @@ from libs.events.catalog import EnvironmentConfigured
 from libs.events.states import DeploymentState, EnvironmentState, JobState, JobStatus, Route
 from libs.events.values import ContainerInfo, JobType
 from services.routing.desired import (
-    FALLBACK_ID,
     MAINTENANCE,
-    DeploymentRoute,
     EnvironmentRoute,
     Target,
-    caddy_config,
     deployment_route,
     desired_state,
     environment_route,
 )
 
 DEP = "0f1e2d3c-4b5a-6978-8695-a4b3c2d1e0f9"
-
-
-def _routes(config: dict[str, object]) -> list[dict[str, object]]:
-    return config["apps"]["http"]["servers"]["slipway"]["routes"]  # type: ignore[index, no-any-return]
-
-
-def test_config_has_one_plain_http_server_with_addressable_routes_and_a_404_fallback() -> None:
-    desired = desired_state(
-        [EnvironmentRoute("shop", "production", Target("upstreams", ("127.0.0.1:1", "h:2")))],
-        [DeploymentRoute(DEP, "shop", Target("static", root="/srv/x"))],
-        "localhost",
-    )
-    config = caddy_config(desired, ":9090", "127.0.0.1:3019")
-    assert config["admin"] == {"listen": "127.0.0.1:3019"}
-    server = config["apps"]["http"]["servers"]["slipway"]
-    assert server["listen"] == [":9090"]
-    assert server["automatic_https"] == {"disable": True}
-    env, dep, fallback = _routes(config)
-    assert env["@id"] == "env.shop.production"
-    assert env["match"] == [{"host": ["production.shop.localhost", "shop.localhost"]}]
-    proxy = env["handle"][0]  # type: ignore[index]
-    assert proxy["upstreams"] == [{"dial": "127.0.0.1:1"}, {"dial": "h:2"}]
-    assert proxy["load_balancing"]["selection_policy"] == {"policy": "round_robin"}
-    assert proxy["load_balancing"]["try_duration"] == "5s"
-    assert "health_checks" not in proxy
-    assert dep["match"] == [{"host": ["d-0f1e2d3c.shop.localhost"]}]
-    assert dep["handle"] == [{"handler": "file_server", "root": "/srv/x"}]
-    assert fallback["@id"] == FALLBACK_ID
-    assert fallback["handle"][0]["status_code"] == 404  # type: ignore[index]
-
-
-def test_maintenance_is_a_static_503_page() -> None:
-    config = caddy_config(desired_state([EnvironmentRoute("a", "b", MAINTENANCE)], [], "x"))
-    handler = _routes(config)[0]["handle"][0]  # type: ignore[index]
-    assert handler["handler"] == "static_response"
-    assert handler["status_code"] == 503
-
-
-def test_equal_inputs_in_any_order_give_equal_configs() -> None:
-    one = EnvironmentRoute("a", "prod", MAINTENANCE)
-    two = EnvironmentRoute("b", "prod", Target("static", root="/r"))
-    assert caddy_config(desired_state([one, two], [], "x")) == caddy_config(
-        desired_state([two, one], [], "x")
-    )
 
 
 def test_route_for_finds_a_host_with_or_without_port() -> None:
@@ -137,3 +90,16 @@ def test_deployment_route_serves_static_files_until_they_are_pruned() -> None:
     assert route is not None and route.target == Target("static", root="/srv/d")
     assert deployment_route(_dep(jobs={"deploy-static": job}, pruned=frozenset({"static"}))) is None
     assert deployment_route(_dep()) is None
+
+
+def test_an_environment_never_configured_is_named_by_its_aggregate_id() -> None:
+    state = EnvironmentState(id="shop_staging", route=Route("maintenance", DEP, (), None, 1, 9))
+    route = environment_route(state)
+    assert route is not None and (route.project, route.environment) == ("shop", "staging")
+
+
+def test_a_static_rollback_serves_the_files_it_routed_and_a_paused_one_the_503_page() -> None:
+    route = deployment_route(_dep(), routed_static_root="/srv/target")
+    assert route is not None and route.target == Target("static", root="/srv/target")
+    paused = deployment_route(_dep(paused=True), routed_static_root="/srv/target")
+    assert paused is not None and paused.target == MAINTENANCE
