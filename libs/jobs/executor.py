@@ -310,16 +310,18 @@ class Executor:
         finally:
             for t in (watcher, progress, lost):
                 t.cancel()
+            await asyncio.gather(watcher, progress, lost, return_exceptions=True)
         if not handler.done():
             handler.cancel()
             with contextlib.suppress(BaseException):
                 await handler
-            reason = "lease lost" if lease.lost.is_set() else ctx.state.status.value
+            ended = ctx.cancelled.is_set()
+            reason = ctx.state.status.value if ended else "lease lost"
             logger.info(f"stopped: {reason}")
             await logger.close()
             await lease.release()
-            if lease.lost.is_set():
-                return False
+            if not ended:
+                return False  # not an end of the deployment: leave the message for redelivery
             if spec.cleanup is not None:
                 with contextlib.suppress(Exception):
                     await spec.cleanup(ctx)
@@ -423,23 +425,35 @@ class Executor:
         async def on_event(_: Msg) -> None:
             wake.set()
 
-        sub = await self.nc.subscribe(
-            subjects.aggregate_live(Aggregate.DEPLOYMENT, loaded.aggregate_id), cb=on_event
-        )
+        sub = None
+        try:
+            sub = await self.nc.subscribe(
+                subjects.aggregate_live(Aggregate.DEPLOYMENT, loaded.aggregate_id), cb=on_event
+            )
+        except Exception as exc:  # the poll below still notices the end, only later
+            log.warning("live watch of %s unavailable: %s", loaded.aggregate_id, exc)
         try:
             while True:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(wake.wait(), self.settings.cancel_poll_s)
                 wake.clear()
-                await self.repo.refresh(loaded)
+                try:
+                    await self.repo.refresh(loaded)
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:
+                    # A failed read is no reason to stop the job: only a real end is.
+                    log.debug("watch refresh of %s failed: %s", loaded.aggregate_id, exc)
+                    continue
                 ctx.state = loaded.state
                 job = loaded.state.jobs.get(job_id)
                 if loaded.state.ended is not None or job is None or job.attempt != attempt:
                     ctx.cancelled.set()
                     return
         finally:
-            with contextlib.suppress(Exception):
-                await sub.unsubscribe()
+            if sub is not None:
+                with contextlib.suppress(Exception):
+                    await sub.unsubscribe()
 
     async def _keep_in_progress(self, msg: Msg) -> None:
         while True:
