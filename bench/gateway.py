@@ -1,0 +1,430 @@
+"""Gateway benchmark. Prints one JSON object.
+
+1. Signed GitHub pushes: 32 concurrent connections for 30 s, spread over 50 projects, every
+   request a distinct commit and delivery (so each one appends a DeploymentRequested). The load
+   generator is a separate process (`wrk` when installed, else httpx in a subprocess); the
+   gateway is a real uvicorn process (one worker) on an embedded NATS, with the admission manager
+   when its module exists (its consumer lag is reported at the end); no executors run.
+2. Upload rate of a ~200 MB image archive (`docker save` of a FROM-scratch image padded with a
+   random file), when Docker is available.
+
+Usage: uv run python bench/gateway.py [--duration 30] [--connections 32] [--projects 50]
+       [--upload-mb 200] [--loadgen auto|wrk|httpx]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import nats
+from cryptography.fernet import Fernet
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from libs.events.subjects import EVENTS_STREAM  # noqa: E402
+from libs.eventstore import bootstrap  # noqa: E402
+from libs.infra import EmbeddedNats, free_port  # noqa: E402
+from services.gateway.webhooks_github import sign_github  # noqa: E402
+
+TOKEN = "bench-" + uuid.uuid4().hex
+WEBHOOK_SECRET = "bench-webhook-secret"
+RATE_CAP = 4000  # requests per second the pre-generated request file can feed without repeats
+
+WRK_SCRIPT = r"""
+local counter = 0
+local threads = {}
+function setup(thread)
+  thread:set("tid", counter)
+  counter = counter + 1
+  table.insert(threads, thread)
+end
+function init(args)
+  local file, nthreads = args[1], tonumber(args[2])
+  reqs = {}
+  wrapped = 0
+  local i = 0
+  for line in io.lines(file) do
+    if i % nthreads == tid then
+      local path, delivery, sig, body = line:match("^([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$")
+      reqs[#reqs + 1] = wrk.format("POST", path, {
+        ["Content-Type"] = "application/json",
+        ["X-GitHub-Event"] = "push",
+        ["X-GitHub-Delivery"] = delivery,
+        ["X-Hub-Signature-256"] = sig,
+      }, body)
+    end
+    i = i + 1
+  end
+  n = 0
+end
+function request()
+  n = n + 1
+  if n > #reqs then n = 1; wrapped = wrapped + 1 end
+  return reqs[n]
+end
+function done(summary, latency, requests)
+  local wraps = 0
+  for _, t in ipairs(threads) do wraps = wraps + (t:get("wrapped") or 0) end
+  io.write(string.format(
+    '{"requests":%d,"duration_us":%d,"errors_status":%d,"errors_connect":%d,' ..
+    '"errors_read":%d,"errors_write":%d,"errors_timeout":%d,"p50_us":%d,"p90_us":%d,' ..
+    '"p99_us":%d,"max_us":%d,"mean_us":%.1f,"wrapped":%d}\n',
+    summary.requests, summary.duration, summary.errors.status, summary.errors.connect,
+    summary.errors.read, summary.errors.write, summary.errors.timeout,
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max,
+    latency.mean, wraps))
+end
+"""
+
+
+def push_body(project_idx: int, n: int) -> bytes:
+    sha = hashlib.sha1(f"commit-{n}".encode()).hexdigest()
+    before = hashlib.sha1(f"commit-{n - 1}".encode()).hexdigest()
+    payload = {
+        "ref": "refs/heads/main",
+        "before": before,
+        "after": sha,
+        "created": False,
+        "deleted": False,
+        "forced": False,
+        "repository": {
+            "id": 1000 + project_idx,
+            "full_name": f"bench/app-{project_idx}",
+            "clone_url": f"https://github.com/bench/app-{project_idx}.git",
+        },
+        "pusher": {"name": "bench", "email": "bench@example.com"},
+        "sender": {"login": "bench", "id": 1},
+        "head_commit": {
+            "id": sha,
+            "message": f"Change number {n}",
+            "timestamp": "2026-01-01T00:00:00Z",
+            "author": {"name": "Bench", "email": "bench@example.com"},
+        },
+    }
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def write_requests(path: Path, projects: list[str], count: int) -> None:
+    with path.open("w") as out:
+        for n in range(count):
+            idx = n % len(projects)
+            body = push_body(idx, n)
+            delivery = str(uuid.uuid4())
+            sig = sign_github(body, WEBHOOK_SECRET)
+            out.write(f"/webhooks/github/{projects[idx]}\t{delivery}\t{sig}\t{body.decode()}\n")
+
+
+# ---------------------------------------------------------------- httpx load generator (fallback)
+
+
+async def _httpx_load(url: str, file: Path, connections: int, duration: float) -> dict[str, Any]:
+    lines = file.read_text().splitlines()
+    latencies: list[float] = []
+    errors = 0
+    cursor = 0
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+        end = time.perf_counter() + duration
+
+        async def worker() -> None:
+            nonlocal cursor, errors
+            while time.perf_counter() < end:
+                path, delivery, sig, body = lines[cursor % len(lines)].split("\t", 3)
+                cursor += 1
+                headers = {
+                    "Content-Type": "application/json",
+                    "X-GitHub-Event": "push",
+                    "X-GitHub-Delivery": delivery,
+                    "X-Hub-Signature-256": sig,
+                }
+                t0 = time.perf_counter()
+                resp = await client.post(path, content=body.encode(), headers=headers)
+                latencies.append(time.perf_counter() - t0)
+                if resp.status_code >= 300:
+                    errors += 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(connections)))
+        elapsed = time.perf_counter() - started
+    latencies.sort()
+
+    def pct(p: float) -> int:
+        return int(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1e6)
+
+    return {
+        "requests": len(latencies),
+        "duration_us": int(elapsed * 1e6),
+        "errors_status": errors,
+        "p50_us": pct(0.50),
+        "p90_us": pct(0.90),
+        "p99_us": pct(0.99),
+        "max_us": int(latencies[-1] * 1e6),
+        "mean_us": statistics.fmean(latencies) * 1e6,
+        "wrapped": max(0, cursor - len(lines)),
+    }
+
+
+def run_loadgen(
+    kind: str, url: str, file: Path, connections: int, duration: float
+) -> dict[str, Any]:
+    if kind == "wrk":
+        script = file.with_suffix(".lua")
+        script.write_text(WRK_SCRIPT)
+        threads = 2
+        cmd = [
+            "wrk", f"-t{threads}", f"-c{connections}", f"-d{int(duration)}s", "--timeout", "10s",
+            "-s", str(script), url, "--", str(file), str(threads),
+        ]  # fmt: skip
+    else:
+        cmd = [sys.executable, __file__, "--loadgen-worker", url, str(file), str(connections),
+               str(duration)]  # fmt: skip
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    line = next(ln for ln in reversed(out.splitlines()) if ln.startswith("{"))
+    result: dict[str, Any] = json.loads(line)
+    result["loadgen"] = kind
+    return result
+
+
+# ---------------------------------------------------------------- the gateway process
+
+
+def start_gateway(nats_url: str, port: int, data_dir: Path) -> subprocess.Popen[bytes]:
+    env = dict(os.environ)
+    env.update(
+        SLIPWAY_NATS_URL=nats_url,
+        SLIPWAY_GATEWAY_PORT=str(port),
+        SLIPWAY_ADMIN_TOKEN=TOKEN,
+        SLIPWAY_SECRET_KEY=Fernet.generate_key().decode(),
+        SLIPWAY_DATA_DIR=str(data_dir),
+        SLIPWAY_MAX_IMAGE_UPLOAD_BYTES=str(1024 * 1024 * 1024),
+    )
+    log = (data_dir / "gateway.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, "-m", "services.gateway.main"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"gateway exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("gateway did not become healthy")
+
+
+async def create_projects(url: str, count: int) -> list[str]:
+    run = uuid.uuid4().hex[:6]
+    names = [f"bench-{run}-{i}" for i in range(count)]
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
+        for name in names:
+            resp = await client.post(
+                "/api/projects",
+                json={
+                    "name": name,
+                    "repo_url": f"https://github.com/bench/{name}.git",
+                    "webhook_secret": WEBHOOK_SECRET,
+                    "environments": [{"name": "production", "branch": "main"}],
+                },
+            )
+            resp.raise_for_status()
+    return names
+
+
+async def stream_stats(nats_url: str, drain_timeout: float = 60.0) -> dict[str, Any]:
+    """DeploymentRequested stored, and every durable consumer's lag until it drains."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info(EVENTS_STREAM, subjects_filter="events.deployment.*.*")
+        requested = sum(
+            n
+            for subj, n in (info.state.subjects or {}).items()
+            if subj.endswith(".DeploymentRequested")
+        )
+
+        async def lags() -> dict[str, int]:
+            consumers = await js.consumers_info(EVENTS_STREAM)
+            return {
+                c.name: int(c.num_pending or 0) + int(c.num_ack_pending or 0)
+                for c in consumers
+                if c.config.durable_name
+            }
+
+        at_end = await lags()
+        started = time.monotonic()
+        current = at_end
+        while any(current.values()) and time.monotonic() - started < drain_timeout:
+            await asyncio.sleep(0.5)
+            current = await lags()
+        return {
+            "deployments_requested": requested,
+            "consumer_lag_at_end": at_end,
+            "consumer_drain_s": round(time.monotonic() - started, 2) if at_end else None,
+            "consumer_lag_after_drain": current,
+        }
+    finally:
+        await nc.close()
+
+
+# ---------------------------------------------------------------- upload
+
+
+def make_image_archive(work: Path, size_mb: int) -> tuple[Path, str] | None:
+    try:
+        import docker
+
+        client = docker.from_env()
+        client.ping()
+    except Exception:
+        return None
+    ctx = work / "image-ctx"
+    ctx.mkdir()
+    (ctx / "Dockerfile").write_text("FROM scratch\nCOPY pad /pad\n")
+    with (ctx / "pad").open("wb") as pad:
+        for _ in range(size_mb):
+            pad.write(os.urandom(1024 * 1024))
+    tag = f"slipway-bench/padded:{uuid.uuid4().hex[:8]}"
+    image, _ = client.images.build(path=str(ctx), tag=tag, rm=True)
+    archive = work / "image.tar"
+    with archive.open("wb") as out:
+        for chunk in image.save(named=True):
+            out.write(chunk)
+    shutil.rmtree(ctx)
+    return archive, tag
+
+
+def upload_rate(url: str, project: str, archive: Path, repeats: int = 3) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    times = []
+    size = archive.stat().st_size
+    with httpx.Client(base_url=url, headers=headers, timeout=600) as client:
+        for _ in range(repeats):
+            with archive.open("rb") as file:
+                t0 = time.perf_counter()
+                resp = client.post(
+                    f"/api/projects/{project}/environments/production/deploy/image-upload",
+                    files={"file": ("image.tar", file, "application/x-tar")},
+                )
+                times.append(time.perf_counter() - t0)
+            resp.raise_for_status()
+    best = min(times)
+    return {
+        "archive_bytes": size,
+        "seconds": [round(t, 3) for t in times],
+        "mb_per_s_median": round(size / 1e6 / statistics.median(times), 1),
+        "mb_per_s_best": round(size / 1e6 / best, 1),
+    }
+
+
+# ---------------------------------------------------------------- main
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--duration", type=float, default=30)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--projects", type=int, default=50)
+    parser.add_argument("--upload-mb", type=int, default=200)
+    parser.add_argument("--loadgen", choices=["auto", "wrk", "httpx"], default="auto")
+    args = parser.parse_args()
+    kind = args.loadgen if args.loadgen != "auto" else ("wrk" if shutil.which("wrk") else "httpx")
+
+    work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
+    result: dict[str, Any] = {"benchmark": "gateway", "cpus": os.cpu_count()}
+    try:
+        with EmbeddedNats(work / "nats") as server:
+
+            async def prepare() -> None:
+                nc = await nats.connect(server.url)
+                await bootstrap(nc)
+                await nc.close()
+
+            asyncio.run(prepare())
+            port = free_port()
+            url = f"http://127.0.0.1:{port}"
+            proc = start_gateway(server.url, port, work)
+            try:
+                wait_healthy(url, proc)
+                projects = asyncio.run(create_projects(url, args.projects))
+                requests_file = work / "requests.tsv"
+                total = int(RATE_CAP * (args.duration + 3))
+                write_requests(requests_file, projects, total)
+                warm = work / "warmup.tsv"
+                write_requests(warm, projects, 3000)
+                run_loadgen(kind, url, warm, args.connections, 2)
+                load = run_loadgen(kind, url, requests_file, args.connections, args.duration)
+                seconds = load["duration_us"] / 1e6
+                result["pushes"] = {
+                    "connections": args.connections,
+                    "projects": args.projects,
+                    "duration_s": round(seconds, 2),
+                    "requests": load["requests"],
+                    "req_per_s": round(load["requests"] / seconds, 1),
+                    "p50_ms": round(load["p50_us"] / 1000, 2),
+                    "p90_ms": round(load["p90_us"] / 1000, 2),
+                    "p99_ms": round(load["p99_us"] / 1000, 2),
+                    "max_ms": round(load["max_us"] / 1000, 2),
+                    "non_2xx": load["errors_status"],
+                    "repeated_requests": load["wrapped"],
+                    "loadgen": load["loadgen"],
+                }
+                result["admission"] = asyncio.run(stream_stats(server.url))
+                made = make_image_archive(work, args.upload_mb) if args.upload_mb else None
+                if made is None:
+                    result["upload"] = {"skipped": "no Docker engine"}
+                else:
+                    archive, tag = made
+                    try:
+                        result["upload"] = upload_rate(url, projects[0], archive)
+                    finally:
+                        import docker
+
+                        docker.from_env().images.remove(tag, force=True)
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+        result["targets"] = {
+            "req_per_s>=1000": result["pushes"]["req_per_s"] >= 1000,
+            "p99_ms<=50": result["pushes"]["p99_ms"] <= 50,
+        }
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--loadgen-worker":
+        _, _, url, file, conns, dur = sys.argv
+        print(json.dumps(asyncio.run(_httpx_load(url, Path(file), int(conns), float(dur)))))
+    else:
+        main()

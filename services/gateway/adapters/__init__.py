@@ -1,0 +1,1 @@
+"""Side effects of the gateway behind small ports: the object store (artifacts)."""
