@@ -132,8 +132,9 @@ def write_requests(path: Path, projects: list[str], count: int) -> None:
 # ---------------------------------------------------------------- httpx load generator (fallback)
 
 
-async def _httpx_load(url: str, file: Path, connections: int, duration: float) -> dict[str, Any]:
-    lines = file.read_text().splitlines()
+async def _httpx_load(
+    url: str, lines: list[str], connections: int, duration: float
+) -> dict[str, Any]:
     latencies: list[float] = []
     errors = 0
     cursor = 0
@@ -345,6 +346,94 @@ def upload_rate(url: str, project: str, archive: Path, repeats: int = 3) -> dict
 # ---------------------------------------------------------------- main
 
 
+class NatsWithDefaultSync(EmbeddedNats):
+    """The embedded server without `sync_interval: always` (NATS's default: sync every 2 min)."""
+
+    def _config(self, port: int, run_dir: Path) -> str:
+        return super()._config(port, run_dir).replace("  sync_interval: always\n", "")
+
+
+def run_pushes(
+    args: argparse.Namespace, kind: str, work: Path, *, durable: bool, upload: bool
+) -> dict[str, Any]:
+    """One embedded NATS and one gateway process; the push load, then (optionally) uploads."""
+    server_cls = EmbeddedNats if durable else NatsWithDefaultSync
+    out: dict[str, Any] = {"nats_sync": "always" if durable else "default (2 min)"}
+    with server_cls(work / "nats") as server:
+
+        async def prepare() -> None:
+            nc = await nats.connect(server.url)
+            await bootstrap(nc)
+            await nc.close()
+
+        asyncio.run(prepare())
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        proc = start_gateway(server.url, port, work)
+        try:
+            wait_healthy(url, proc)
+            projects = asyncio.run(create_projects(url, args.projects))
+            requests_file = work / "requests.tsv"
+            write_requests(requests_file, projects, int(RATE_CAP * (args.duration + 3)))
+            warm = work / "warmup.tsv"
+            write_requests(warm, projects, 3000)
+            run_loadgen(kind, url, warm, args.connections, 2)
+            cpu_before = _cpu_seconds(proc.pid)
+            load = run_loadgen(kind, url, requests_file, args.connections, args.duration)
+            cpu_after = _cpu_seconds(proc.pid)
+            seconds = load["duration_us"] / 1e6
+            out.update(
+                connections=args.connections,
+                projects=args.projects,
+                duration_s=round(seconds, 2),
+                requests=load["requests"],
+                req_per_s=round(load["requests"] / seconds, 1),
+                p50_ms=round(load["p50_us"] / 1000, 2),
+                p90_ms=round(load["p90_us"] / 1000, 2),
+                p99_ms=round(load["p99_us"] / 1000, 2),
+                max_ms=round(load["max_us"] / 1000, 2),
+                non_2xx=load["errors_status"],
+                repeated_requests=load["wrapped"],
+                gateway_cpu_ms_per_request=round(
+                    (cpu_after - cpu_before) * 1000 / max(1, load["requests"]), 3
+                ),
+                loadgen=load["loadgen"],
+            )
+            out["admission"] = asyncio.run(stream_stats(server.url))
+            if upload:
+                out["upload"] = run_upload(args, work, url, projects[0])
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    shutil.rmtree(work / "nats", ignore_errors=True)
+    return out
+
+
+def run_upload(args: argparse.Namespace, work: Path, url: str, project: str) -> dict[str, Any]:
+    if not args.upload_mb:
+        return {"skipped": "--upload-mb 0"}
+    made = make_image_archive(work, args.upload_mb)
+    if made is None:
+        return {"skipped": "no Docker engine"}
+    archive, tag = made
+    try:
+        return upload_rate(url, project, archive)
+    finally:
+        import docker
+
+        docker.from_env().images.remove(tag, force=True)
+        archive.unlink(missing_ok=True)
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--duration", type=float, default=30)
@@ -352,70 +441,32 @@ def main() -> None:
     parser.add_argument("--projects", type=int, default=50)
     parser.add_argument("--upload-mb", type=int, default=200)
     parser.add_argument("--loadgen", choices=["auto", "wrk", "httpx"], default="auto")
+    parser.add_argument(
+        "--no-compare",
+        action="store_true",
+        help="skip the second run on a NATS without per-message fsync",
+    )
     args = parser.parse_args()
     kind = args.loadgen if args.loadgen != "auto" else ("wrk" if shutil.which("wrk") else "httpx")
 
     work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
+    load1 = os.getloadavg()[0]
     result: dict[str, Any] = {"benchmark": "gateway", "cpus": os.cpu_count()}
     try:
-        with EmbeddedNats(work / "nats") as server:
-
-            async def prepare() -> None:
-                nc = await nats.connect(server.url)
-                await bootstrap(nc)
-                await nc.close()
-
-            asyncio.run(prepare())
-            port = free_port()
-            url = f"http://127.0.0.1:{port}"
-            proc = start_gateway(server.url, port, work)
-            try:
-                wait_healthy(url, proc)
-                projects = asyncio.run(create_projects(url, args.projects))
-                requests_file = work / "requests.tsv"
-                total = int(RATE_CAP * (args.duration + 3))
-                write_requests(requests_file, projects, total)
-                warm = work / "warmup.tsv"
-                write_requests(warm, projects, 3000)
-                run_loadgen(kind, url, warm, args.connections, 2)
-                load = run_loadgen(kind, url, requests_file, args.connections, args.duration)
-                seconds = load["duration_us"] / 1e6
-                result["pushes"] = {
-                    "connections": args.connections,
-                    "projects": args.projects,
-                    "duration_s": round(seconds, 2),
-                    "requests": load["requests"],
-                    "req_per_s": round(load["requests"] / seconds, 1),
-                    "p50_ms": round(load["p50_us"] / 1000, 2),
-                    "p90_ms": round(load["p90_us"] / 1000, 2),
-                    "p99_ms": round(load["p99_us"] / 1000, 2),
-                    "max_ms": round(load["max_us"] / 1000, 2),
-                    "non_2xx": load["errors_status"],
-                    "repeated_requests": load["wrapped"],
-                    "loadgen": load["loadgen"],
-                }
-                result["admission"] = asyncio.run(stream_stats(server.url))
-                made = make_image_archive(work, args.upload_mb) if args.upload_mb else None
-                if made is None:
-                    result["upload"] = {"skipped": "no Docker engine"}
-                else:
-                    archive, tag = made
-                    try:
-                        result["upload"] = upload_rate(url, projects[0], archive)
-                    finally:
-                        import docker
-
-                        docker.from_env().images.remove(tag, force=True)
-            finally:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+        # As `slipway up` runs it: every acknowledged write fsynced.
+        result["pushes"] = run_pushes(args, kind, work, durable=True, upload=True)
+        result["upload"] = result["pushes"].pop("upload")
+        result["admission"] = result["pushes"].pop("admission")
+        if not args.no_compare:
+            result["pushes_without_fsync"] = run_pushes(
+                args, kind, work, durable=False, upload=False
+            )
+            result["pushes_without_fsync"].pop("admission", None)
+        result["machine_load_1min_at_start"] = round(load1, 2)
+        pushes = result["pushes"]
         result["targets"] = {
-            "req_per_s>=1000": result["pushes"]["req_per_s"] >= 1000,
-            "p99_ms<=50": result["pushes"]["p99_ms"] <= 50,
+            "req_per_s>=1000": pushes["req_per_s"] >= 1000,
+            "p99_ms<=50": pushes["p99_ms"] <= 50,
         }
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -425,6 +476,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--loadgen-worker":
         _, _, url, file, conns, dur = sys.argv
-        print(json.dumps(asyncio.run(_httpx_load(url, Path(file), int(conns), float(dur)))))
+        lines = Path(file).read_text().splitlines()
+        print(json.dumps(asyncio.run(_httpx_load(url, lines, int(conns), float(dur)))))
     else:
         main()

@@ -71,6 +71,9 @@ def create_app(deps: GatewayDeps) -> FastAPI:
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> Response:
+        if not deps.directory.connected:
+            detail = "the gateway is not connected to NATS"
+            return problem_response(Problem(503, "Unavailable", detail), "/healthz")
         return json_response({"ok": True})
 
     for exc_type in (Problem, WebhookError, RequestError, ArchiveError, SecretError, ValueError):

@@ -86,6 +86,10 @@ class Directory:
         self._flush = SingleFlight(self._ping)
         self._catch_up = SingleFlight(self._probe_and_read)
 
+    @property
+    def connected(self) -> bool:
+        return bool(self._nc.is_connected)
+
     # ------------------------------------------------------------------ reads (after sync)
 
     def project(self, name: str) -> ProjectState | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import importlib
 import logging
 from dataclasses import dataclass, field
@@ -104,6 +105,10 @@ async def build_gateway(
 async def serve(settings: Settings) -> None:
     gateway = await build_gateway(settings)
     await gateway.start()
+    # Everything built so far lives as long as the process: keep it out of the collector's
+    # full passes, which otherwise stall the event loop for tens of milliseconds under load.
+    gc.collect()
+    gc.freeze()
     config = uvicorn.Config(
         gateway.app,
         host=settings.gateway_host,

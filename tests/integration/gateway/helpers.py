@@ -12,7 +12,7 @@ from nats.aio.client import Client as NATS
 
 from libs.events import catalog as ev
 from libs.events import plans
-from libs.events.envelope import new_event
+from libs.events.envelope import EventData, new_event
 from libs.events.fold import Recorded
 from libs.events.subjects import EVENTS_STREAM, Aggregate, aggregate_filter
 from libs.events.values import ConfigSnapshot, DeploymentType, Source, TriggerInfo
@@ -97,7 +97,7 @@ async def completed_deployment(
     plan = plans.initial_plan(DeploymentType.IMAGE)
     loaded = await repo.load(Aggregate.DEPLOYMENT, dep_id)
 
-    def event(data: ev.EventData, job_id: str | None = None, attempt: int | None = None) -> Any:
+    def event(data: EventData, job_id: str | None = None, attempt: int | None = None) -> Any:
         return new_event(
             data,
             aggregate=Aggregate.DEPLOYMENT,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import httpx
@@ -114,7 +114,7 @@ async def test_a_webhook_body_over_the_limit_is_413(
     )
 
     async def chunked() -> httpx.Response:
-        async def stream():  # type: ignore[no-untyped-def]
+        async def stream() -> AsyncIterator[bytes]:
             for i in range(0, len(body), 16 * 1024):
                 yield body[i : i + 16 * 1024]
 
@@ -237,14 +237,12 @@ async def test_a_missing_or_wrong_token_is_401(
 ) -> None:
     body = {"image_ref": "nginx:1.27"}
     path = f"/api/projects/{project}/environments/production/deploy/image"
-    for headers in (
-        {"Authorization": ""},
-        {"Authorization": "Bearer wrong"},
-        {"Authorization": f"Basic {TOKEN}"},
-    ):
-        problem = await expect_nothing_appended(
-            nc, 401, lambda h=headers: client.post(path, json=body, headers=h)
-        )
+    for authorization in ("", "Bearer wrong", f"Basic {TOKEN}"):
+
+        def call(value: str = authorization) -> Awaitable[httpx.Response]:
+            return client.post(path, json=body, headers={"Authorization": value})
+
+        problem = await expect_nothing_appended(nc, 401, call)
         assert problem["type"] == "urn:slipway:problem:unauthorized"
     anonymous = httpx.AsyncClient(transport=client._transport, base_url=str(client.base_url))
     async with anonymous:
