@@ -6,9 +6,9 @@ import asyncio
 import base64
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -30,6 +30,7 @@ from libs.eventstore.errors import (
 ERR_WRONG_LAST_SEQUENCE = 10071
 ERR_BATCH_DUPLICATE_ID = 10201
 DIRECT_BATCH = 512
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,12 @@ class PendingAppend:
     envelope: Envelope
     expected_seq: int
     prev_hash: str | None
+
+
+@dataclass
+class _DirectBatch:
+    done: asyncio.Future[int]  # how many more messages match after this batch
+    msgs: list[Msg] = field(default_factory=list)
 
 
 def _headers(env: Envelope, expected_seq: int, extra: dict[str, str] | None) -> dict[str, str]:
@@ -69,6 +76,21 @@ def _parse_ts(value: str) -> datetime:
     return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
 
 
+def _stored_at_of_delivery(msg: Msg) -> datetime:
+    # nats-py's metadata goes through a float and can be a microsecond off the stamp that
+    # loads see; the reply subject has the exact nanoseconds.
+    tokens = (msg.reply or "").split(".")
+    ns = int(tokens[7] if len(tokens) == 9 else tokens[Msg.Ack.Timestamp])
+    return _EPOCH + timedelta(microseconds=ns // 1000)
+
+
+def _rfc3339(ts: datetime) -> str:
+    if ts.tzinfo is None:
+        # The server reads RFC 3339; a naive time would silently mean the host's zone.
+        raise ValueError("start_time must be timezone-aware")
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def recorded_from_msg(msg: Msg) -> Recorded:
     hdr = msg.headers or {}
     return Recorded(
@@ -82,10 +104,25 @@ def recorded_from_msg(msg: Msg) -> Recorded:
 class JetStreamEventStore:
     """Appends and reads events of SLIPWAY_EVENTS. Owns no state beyond the connection."""
 
-    def __init__(self, nc: NATS, *, stream: str = EVENTS_STREAM, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        nc: NATS,
+        *,
+        stream: str = EVENTS_STREAM,
+        timeout: float = 5.0,
+        stale_retry_s: float = 0.1,
+        stale_budget_s: float = 2.0,
+    ) -> None:
         self.nc = nc
         self.stream = stream
         self.timeout = timeout
+        # A load behind the caller's sequence is retried every `stale_retry_s` for at most
+        # `stale_budget_s` (§2: "reload or nak for 100 ms") before StaleRead.
+        self.stale_retry_s = stale_retry_s
+        self.stale_budget_s = stale_budget_s
+        self._direct_prefix: str | None = None
+        self._direct_lock = asyncio.Lock()
+        self._direct_pending: dict[str, _DirectBatch] = {}
 
     # ------------------------------------------------------------------ appends
 
@@ -186,28 +223,52 @@ class JetStreamEventStore:
 
     # ------------------------------------------------------------------ reads
 
+    async def _direct_inbox(self) -> str:
+        # One wildcard reply subscription for every direct get of this store, made on first use:
+        # a subscription per read would cost a SUB, an UNSUB and a task each time.
+        if self._direct_prefix is None:
+            async with self._direct_lock:
+                if self._direct_prefix is None:
+                    prefix = self.nc.new_inbox() + "."
+                    await self.nc.subscribe(prefix + "*", cb=self._on_direct_reply)
+                    self._direct_prefix = prefix
+        return self._direct_prefix
+
+    async def _on_direct_reply(self, msg: Msg) -> None:
+        batch = self._direct_pending.get(msg.subject.rpartition(".")[2])
+        if batch is None or batch.done.done():
+            return
+        hdr = msg.headers or {}
+        status = hdr.get("Status")
+        if not status:
+            batch.msgs.append(msg)
+        elif status == "404":
+            batch.done.set_result(0)
+        elif status == "204":  # end of batch
+            batch.done.set_result(int(hdr.get("Nats-Num-Pending", "0")))
+        else:
+            description = hdr.get("Description", "direct get failed")
+            batch.done.set_exception(AppendRejected(int(status), description))
+
     async def _direct_batch(self, request: dict[str, Any]) -> tuple[list[Msg], int]:
         """One batch direct get; returns the messages and how many more match."""
-        inbox = self.nc.new_inbox()
-        sub = await self.nc.subscribe(inbox)
+        prefix = await self._direct_inbox()
+        token = uuid.uuid4().hex
+        batch = _DirectBatch(asyncio.get_running_loop().create_future())
+        self._direct_pending[token] = batch
         try:
             await self.nc.publish(
-                f"$JS.API.DIRECT.GET.{self.stream}", json.dumps(request).encode(), reply=inbox
+                f"$JS.API.DIRECT.GET.{self.stream}",
+                json.dumps(request).encode(),
+                reply=prefix + token,
             )
-            out: list[Msg] = []
-            while True:
-                msg = await sub.next_msg(timeout=self.timeout)
-                hdr = msg.headers or {}
-                status = hdr.get("Status")
-                if status:
-                    if status == "404":
-                        return out, 0
-                    if status == "204":  # end of batch
-                        return out, int(hdr.get("Nats-Num-Pending", "0"))
-                    raise AppendRejected(int(status), hdr.get("Description", "direct get failed"))
-                out.append(msg)
+            try:
+                pending = await asyncio.wait_for(batch.done, self.timeout)
+            except TimeoutError:
+                raise NatsTimeout from None
+            return batch.msgs, pending
         finally:
-            await sub.unsubscribe()
+            del self._direct_pending[token]
 
     async def read_subjects(
         self,
@@ -217,14 +278,23 @@ class JetStreamEventStore:
         start_time: datetime | None = None,
         until_seq: int | None = None,
         batch: int = DIRECT_BATCH,
-    ) -> AsyncIterator[Recorded]:
-        """Stored events matching a filter, in stream order, from a sequence or a time."""
+    ) -> AsyncGenerator[Recorded, None]:
+        """Stored events matching a filter, in stream order, from a sequence or a time.
+
+        `start_time` (timezone-aware) selects events stored at or after that server time;
+        `until_seq` stops after that stream sequence.
+        """
         request: dict[str, Any] = {"next_by_subj": subject_filter, "batch": batch}
         if start_time is not None:
-            request["start_time"] = start_time.isoformat().replace("+00:00", "Z")
+            request["start_time"] = _rfc3339(start_time)
         else:
             request["seq"] = max(1, from_seq)
         while True:
+            if until_seq is not None:
+                if request.get("seq", 1) > until_seq:
+                    return
+                if "seq" in request:
+                    request["batch"] = min(batch, until_seq - request["seq"] + 1)
             msgs, pending = await self._direct_batch(request)
             for msg in msgs:
                 rec = recorded_from_msg(msg)
@@ -243,9 +313,10 @@ class JetStreamEventStore:
 
         `min_seq`: the stream sequence of the message that caused this load; the aggregate's
         last event must be at or beyond it, else the read came from a lagging replica and is
-        retried (raises StaleRead after ~2 s).
+        retried every `stale_retry_s` (raises StaleRead after `stale_budget_s`).
         """
-        for _ in range(20):
+        deadline = asyncio.get_running_loop().time() + self.stale_budget_s
+        while True:
             events = [
                 e
                 async for e in self.read_subjects(
@@ -255,7 +326,9 @@ class JetStreamEventStore:
             last = events[-1].seq if events else after_seq
             if last >= min_seq:
                 return events
-            await asyncio.sleep(0.1)
+            if asyncio.get_running_loop().time() + self.stale_retry_s > deadline:
+                break
+            await asyncio.sleep(self.stale_retry_s)
         raise StaleRead(f"{aggregate.value} {aggregate_id}: not at seq {min_seq} yet")
 
     async def load_via_leader(
@@ -296,7 +369,7 @@ class JetStreamEventStore:
 
     async def read_all(
         self, *, from_seq: int = 1, start_time: datetime | None = None, until_seq: int | None = None
-    ) -> AsyncIterator[Recorded]:
+    ) -> AsyncGenerator[Recorded, None]:
         async for rec in self.read_subjects(
             EVENTS_ALL, from_seq=from_seq, start_time=start_time, until_seq=until_seq
         ):
@@ -304,7 +377,7 @@ class JetStreamEventStore:
 
     async def follow(
         self, subject_filter: str = EVENTS_ALL, *, from_seq: int = 1
-    ) -> AsyncIterator[Recorded]:
+    ) -> AsyncGenerator[Recorded, None]:
         """Stored events from `from_seq`, then live ones as they are appended (ordered consumer)."""
         js = self.nc.jetstream()
         sub = await js.subscribe(
@@ -324,7 +397,7 @@ class JetStreamEventStore:
                 meta = msg.metadata
                 yield Recorded(
                     seq=meta.sequence.stream,
-                    stored_at=meta.timestamp,
+                    stored_at=_stored_at_of_delivery(msg),
                     raw=msg.data,
                     envelope=registry.decode(msg.data),
                 )
