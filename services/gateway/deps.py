@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from libs.artifacts import ArtifactStore
 from libs.eventstore import JetStreamEventStore, Repository
 from libs.secrets import Secrets
 from libs.settings import Settings
-from services.gateway.adapters.artifacts import Artifacts
 from services.gateway.auth import TokenAuth
 from services.gateway.deployments import Deployments
 from services.gateway.directory import Directory
@@ -22,12 +22,12 @@ class GatewayDeps:
     projects: Projects
     deployments: Deployments
     webhooks: WebhookIntake
-    artifacts: Artifacts
+    artifacts: ArtifactStore
     auth: TokenAuth
 
 
 def gateway_deps(
-    store: JetStreamEventStore, secrets: Secrets, artifacts: Artifacts, settings: Settings
+    store: JetStreamEventStore, secrets: Secrets, artifacts: ArtifactStore, settings: Settings
 ) -> GatewayDeps:
     repo = Repository(store)
     directory = Directory(store)

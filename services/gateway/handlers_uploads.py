@@ -46,8 +46,7 @@ async def _prepare(
 
 
 async def _store(request: Request, received: ReceivedFile, name: str) -> None:
-    with received.path.open("rb") as file:
-        await deps(request).artifacts.put_file(name, file)
+    await deps(request).artifacts.put_file(name, received.path)
 
 
 @router.post(ENV_PATH + "/deploy/image-upload", status_code=202, tags=["deployments"])

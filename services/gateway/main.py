@@ -20,16 +20,19 @@ import uvicorn
 from fastapi import FastAPI
 from nats.aio.client import Client as NATS
 
-from libs.events.subjects import KV_SECRETS, OBJECT_STORE
+from libs.artifacts import NatsArtifactStore
+from libs.events.subjects import KV_SECRETS
 from libs.eventstore import JetStreamEventStore
 from libs.secrets import SecretStore
 from libs.settings import Settings
-from services.gateway.adapters.artifacts import JetStreamArtifacts
 from services.gateway.app import create_app
 from services.gateway.deps import GatewayDeps, gateway_deps
 from services.gateway.triggers import TriggerConsumer, Triggers
 
 log = logging.getLogger("slipway.gateway")
+
+# Under NATS's default 1 MiB max payload; a 200 MB upload is 400 acknowledged publishes.
+UPLOAD_CHUNK_BYTES = 512 * 1024
 
 
 class Startable(Protocol):
@@ -44,7 +47,7 @@ def nats_url(settings: Settings) -> str:
 async def build_deps(nc: NATS, settings: Settings) -> GatewayDeps:
     js = nc.jetstream()
     secrets = SecretStore(await js.key_value(KV_SECRETS), settings.secret_key)
-    artifacts = JetStreamArtifacts(await js.object_store(OBJECT_STORE))
+    artifacts = NatsArtifactStore(js, chunk_bytes=UPLOAD_CHUNK_BYTES)
     return gateway_deps(JetStreamEventStore(nc), secrets, artifacts, settings)
 
 

@@ -1,1 +1,0 @@
-"""Side effects of the gateway behind small ports: the object store (artifacts)."""
