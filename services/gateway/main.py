@@ -130,7 +130,12 @@ async def serve(settings: Settings) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(serve(Settings()))
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - an optional speed-up
+        asyncio.run(serve(Settings()))
+    else:
+        uvloop.run(serve(Settings()))
 
 
 if __name__ == "__main__":

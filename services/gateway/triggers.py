@@ -137,7 +137,9 @@ class TriggerConsumer:
             stream=JStream(TRIGGERS_STREAM, declare=False),
             durable=CONSUMER,
             config=ConsumerConfig(ack_wait=ack_wait_s, max_deliver=-1),
-            pull_sub=PullSub(batch_size=16, timeout=1.0),
+            # A long fetch: nats-py raises the builtin TimeoutError when a short deadline runs out
+            # on a busy loop, which FastStream does not expect (it logs and restarts the task).
+            pull_sub=PullSub(batch_size=16, timeout=5.0),
             # FastStream's default terminates a message whose handler raised: work would be lost.
             ack_policy=AckPolicy.MANUAL,
             title="triggers.deploy",
