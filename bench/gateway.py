@@ -257,37 +257,45 @@ async def create_projects(url: str, count: int) -> list[str]:
     return names
 
 
-async def stream_stats(nats_url: str, drain_timeout: float = 60.0) -> dict[str, Any]:
-    """DeploymentRequested stored, and every durable consumer's lag until it drains."""
+async def _count(js: Any, subject: str) -> int:
+    """Messages stored on `subject`: the pending count of a throwaway consumer."""
+    from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+    info = await js.add_consumer(
+        EVENTS_STREAM,
+        config=ConsumerConfig(
+            filter_subject=subject,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.NONE,
+            mem_storage=True,
+            inactive_threshold=30.0,
+        ),
+    )
+    await js.delete_consumer(EVENTS_STREAM, info.name)
+    return int(info.num_pending)
+
+
+async def admission_stats(nats_url: str, window_s: float = 20.0) -> dict[str, Any]:
+    """How far the admission manager (if running) is behind the requests, and how fast it goes."""
     nc = await nats.connect(nats_url)
     try:
         js = nc.jetstream()
-        info = await js.stream_info(EVENTS_STREAM, subjects_filter="events.deployment.*.*")
-        requested = sum(
-            n
-            for subj, n in (info.state.subjects or {}).items()
-            if subj.endswith(".DeploymentRequested")
-        )
-
-        async def lags() -> dict[str, int]:
-            consumers = await js.consumers_info(EVENTS_STREAM)
-            return {
-                c.name: int(c.num_pending or 0) + int(c.num_ack_pending or 0)
-                for c in consumers
-                if c.config.durable_name
-            }
-
-        at_end = await lags()
-        started = time.monotonic()
-        current = at_end
-        while any(current.values()) and time.monotonic() - started < drain_timeout:
-            await asyncio.sleep(0.5)
-            current = await lags()
+        requested = await _count(js, "events.deployment.*.DeploymentRequested")
+        admitted = await _count(js, "events.deployment.*.DeploymentAdmitted")
+        durable = {c.name for c in await js.consumers_info(EVENTS_STREAM) if c.config.durable_name}
+        if "admission" not in durable:
+            return {"running": False, "deployments_requested": requested}
+        await asyncio.sleep(window_s)
+        later = await _count(js, "events.deployment.*.DeploymentAdmitted")
+        rate = (later - admitted) / window_s
+        lag = requested - admitted
         return {
+            "running": True,
             "deployments_requested": requested,
-            "consumer_lag_at_end": at_end,
-            "consumer_drain_s": round(time.monotonic() - started, 2) if at_end else None,
-            "consumer_lag_after_drain": current,
+            "admitted_at_end_of_load": admitted,
+            "lag_at_end_of_load": lag,
+            "admissions_per_s_after_load": round(rate, 1),
+            "estimated_drain_s": round(lag / rate, 1) if rate > 0 else None,
         }
     finally:
         await nc.close()
@@ -399,7 +407,7 @@ def run_pushes(
                 ),
                 loadgen=load["loadgen"],
             )
-            out["admission"] = asyncio.run(stream_stats(server.url))
+            out["admission"] = asyncio.run(admission_stats(server.url))
             if upload:
                 out["upload"] = run_upload(args, work, url, projects[0])
         finally:

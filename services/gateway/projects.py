@@ -56,7 +56,8 @@ CREDENTIAL_VARIABLES = frozenset(
 _PLATFORM_VARIABLES = frozenset({"PORT", "HOST"})
 
 _REMOTE_URL = re.compile(
-    r"^(?:(?:https|ssh)://[^\s/@]+(?:@[^\s/]+)?/\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^\s/]\S*)$"
+    r"^(?:(?:https|ssh)://(?:[^\s/@:]+@)?[^\s/@-][^\s/@]*/\S+"
+    r"|[A-Za-z0-9._][A-Za-z0-9._-]*@[A-Za-z0-9.][A-Za-z0-9.-]*:(?!//)\S+)$"
 )
 
 

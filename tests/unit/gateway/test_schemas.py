@@ -77,6 +77,8 @@ def test_ordinary_and_credential_variable_names_are_accepted(name: str) -> None:
         "https://github.com/octocat/hello-world.git",
         "ssh://git@gitlab.example.com:2222/group/app.git",
         "git@github.com:octocat/hello-world.git",
+        "git@host.example.com:/srv/git/app.git",
+        "ssh://host.example.com/srv/app.git",
     ],
 )
 def test_remote_repository_urls_are_accepted(url: str) -> None:
@@ -85,6 +87,15 @@ def test_remote_repository_urls_are_accepted(url: str) -> None:
 
 def test_local_paths_need_allow_local_repos() -> None:
     assert check_repo_url("/srv/repos/app", allow_local=True) == "/srv/repos/app"
-    for url in ("/srv/repos/app", "ftp://host/x", "http://host/x", "github.com/x"):
+    for url in (
+        "/srv/repos/app",
+        "ftp://host/x",
+        "http://host/x",
+        "github.com/x",
+        "https://user:password@github.com/x.git",
+        "-uhttps://x/y",
+        "ext::sh -c touch% /tmp/pwned",
+        "https://-oProxyCommand=x/y",
+    ):
         with pytest.raises(Problem):
             check_repo_url(url, allow_local=False)
