@@ -361,6 +361,38 @@ class NatsWithDefaultSync(EmbeddedNats):
         return super()._config(port, run_dir).replace("  sync_interval: always\n", "")
 
 
+async def append_ceiling(nats_url: str, connections: int, seconds: float = 5.0) -> float:
+    """Appends/s the server takes from 32 concurrent writers (event-sized messages, the event
+    stream's settings, a scratch stream): the ceiling the gateway cannot beat on this disk."""
+    from libs.eventstore.bootstrap import BootstrapOptions, events_stream_config
+
+    nc = await nats.connect(nats_url)
+    cfg = events_stream_config(BootstrapOptions())
+    cfg.update(name="BENCH_CEILING", subjects=["ceiling.>"], deny_delete=False, deny_purge=False)
+    await nc.request("$JS.API.STREAM.CREATE.BENCH_CEILING", json.dumps(cfg).encode(), timeout=5)
+    payload = push_body(0, 0) * 2  # about the size of a DeploymentRequested
+    done = 0
+    end = time.perf_counter() + seconds
+
+    async def writer() -> None:
+        nonlocal done
+        while time.perf_counter() < end:
+            subject = f"ceiling.{uuid.uuid4().hex}.DeploymentRequested"
+            headers = {
+                "Nats-Msg-Id": uuid.uuid4().hex,
+                "Nats-Expected-Last-Subject-Sequence": "0",
+            }
+            await nc.request(subject, payload, timeout=10, headers=headers)
+            done += 1
+
+    started = time.perf_counter()
+    await asyncio.gather(*(writer() for _ in range(connections)))
+    rate = done / (time.perf_counter() - started)
+    await nc.request("$JS.API.STREAM.DELETE.BENCH_CEILING", b"", timeout=10)
+    await nc.close()
+    return round(rate, 1)
+
+
 def run_pushes(
     args: argparse.Namespace, kind: str, work: Path, *, durable: bool, upload: bool
 ) -> dict[str, Any]:
@@ -375,6 +407,7 @@ def run_pushes(
             await nc.close()
 
         asyncio.run(prepare())
+        out["nats_append_ceiling_per_s"] = asyncio.run(append_ceiling(server.url, args.connections))
         port = free_port()
         url = f"http://127.0.0.1:{port}"
         proc = start_gateway(server.url, port, work)

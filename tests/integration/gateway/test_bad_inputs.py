@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from nats.aio.client import Client as NATS
 
 from libs.events.subjects import EVENTS_STREAM
 from libs.eventstore import Repository
+from services.gateway.main import Gateway
+from services.gateway.names import deployment_id_for_key
 from tests.integration.gateway.helpers import (
     TOKEN,
     assert_problem,
@@ -293,3 +296,26 @@ async def test_invalid_deploy_requests_are_refused(
     ]
     for status, call in cases:
         await expect_nothing_appended(nc, status, call)
+
+
+async def test_an_error_of_ours_is_a_500_problem_logged_with_the_deployment_id(
+    client: httpx.AsyncClient,
+    nc: NATS,
+    project: str,
+    gateway: Gateway,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("internal detail that must not leak")
+
+    monkeypatch.setattr(gateway.deps.deployments, "request", broken)
+    headers = {"Idempotency-Key": unique("key")}
+    path = f"/api/projects/{project}/environments/production/deploy/image"
+    with caplog.at_level(logging.ERROR, logger="slipway.gateway"):
+        problem = await expect_nothing_appended(
+            nc, 500, lambda: client.post(path, json={"image_ref": "nginx"}, headers=headers)
+        )
+    assert "internal detail" not in str(problem)
+    dep_id = deployment_id_for_key(project, "production", "image", headers["Idempotency-Key"])
+    assert any(dep_id in r.getMessage() for r in caplog.records)
