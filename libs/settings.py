@@ -14,6 +14,7 @@ class Settings(BaseSettings):
     # Where and how to reach things.
     data_dir: Path = Field(default=Path(".slipway"), description="State of `slipway up`.")
     gateway_port: int = 8000
+    gateway_host: str = Field(default="127.0.0.1", description="Listen address of the gateway.")
     api_port: int = 8001
     edge_port: int = 8080
     caddy_admin: str = "127.0.0.1:2019"

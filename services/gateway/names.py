@@ -58,6 +58,11 @@ def deployment_id_for_webhook(project: str, environment: str, delivery_id: str) 
     return str(uuid.uuid5(WEBHOOK_DEPLOYMENT_NAMESPACE, f"{project}/{environment}/{delivery_id}"))
 
 
+def deployment_id_for_key(project: str, environment: str, scope: str, key: str) -> str:
+    """An `Idempotency-Key` or trigger id names one deployment per endpoint (`scope`)."""
+    return str(uuid.uuid5(WEBHOOK_DEPLOYMENT_NAMESPACE, f"{scope}:{project}/{environment}/{key}"))
+
+
 # --- image references: the grammar of distribution/reference -----------------------------------
 
 _MAX_NAME = 255

@@ -10,6 +10,7 @@ from http import HTTPStatus
 from typing import Any
 
 from libs.archives.rules import NotAnImageArchive, UnreadableArchive, UnsafeArchive
+from libs.secrets import InvalidSecretName
 from services.gateway.http_checks import BodyTooLarge, MalformedRequest, UnsupportedMediaType
 from services.gateway.names import InvalidImageReference, InvalidName
 from services.gateway.webhooks import (
@@ -84,6 +85,7 @@ _TABLE: dict[type[BaseException], tuple[int, str, str]] = {
     InvalidImageReference: (422, "invalid-image-reference", "Invalid image reference"),
     InvalidName: (422, "invalid-name", "Invalid name"),
     InvalidWebhookSecret: (422, "invalid-webhook-secret", "Invalid webhook secret"),
+    InvalidSecretName: (422, "invalid-variable-name", "Invalid variable name"),
 }
 
 
@@ -97,6 +99,33 @@ def problem_for(exc: BaseException) -> Problem | None:
             status, slug, title = entry
             return Problem(status, title, _detail(exc), type=problem_type(slug))
     return None
+
+
+def not_found(detail: str) -> Problem:
+    return Problem(404, "Not found", detail, type=problem_type("not-found"))
+
+
+def conflict(detail: str, **extensions: Any) -> Problem:
+    """An illegal state transition, with the rule's reason as the detail."""
+    return Problem(409, "Conflict", detail, type=problem_type("conflict"), **extensions)
+
+
+def unprocessable(detail: str, **extensions: Any) -> Problem:
+    return Problem(422, "Invalid content", detail, type=problem_type("invalid"), **extensions)
+
+
+def malformed(detail: str, **extensions: Any) -> Problem:
+    return Problem(
+        400, "Malformed request", detail, type=problem_type("malformed-request"), **extensions
+    )
+
+
+def unauthorized(detail: str) -> Problem:
+    return Problem(401, "Unauthorized", detail, type=problem_type("unauthorized"))
+
+
+def forbidden(detail: str) -> Problem:
+    return Problem(403, "Forbidden", detail, type=problem_type("forbidden"))
 
 
 def internal_error_problem() -> Problem:
