@@ -325,8 +325,7 @@ class Executor:
             if spec.cleanup is not None:
                 with contextlib.suppress(Exception):
                     await spec.cleanup(ctx)
-            await msg.ack()  # ended deployment: nothing left to do for this message
-            return True
+            return True  # ended: the caller finds nothing runnable and acks the message once
 
         terminal = self._terminal_event(handler, dep_id, job, attempt, started, logger)
         try:

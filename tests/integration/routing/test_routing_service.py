@@ -84,7 +84,8 @@ async def test_of_two_racing_deployments_the_older_never_serves_and_ends_superse
     assert not [s for s in seen if "older" in s[1]], "the older deployment was served"
     assert seen[-1] == (200, f"newer {SLOW_MARK}" if slow == "newer" else "newer")
     state = await world.state(older)
-    assert state.status is DeploymentStatus.STOPPED
+    jobs = [(j.id, j.status.value, j.attempt) for j in state.ordered_jobs]
+    assert state.status is DeploymentStatus.STOPPED, jobs
     assert (state.superseded_by, state.end_by) == (newer, "routing")
     assert state.end_reason == f"superseded by {newer}"
     assert state.jobs["route"].status is not JobStatus.SUCCESS
