@@ -10,7 +10,13 @@ from libs.eventstore.errors import (
     StreamMisconfigured,
     VersionConflict,
 )
-from libs.eventstore.store import Appended, JetStreamEventStore, PendingAppend
+from libs.eventstore.store import (
+    Appended,
+    JetStreamEventStore,
+    PendingAppend,
+    StoredMessage,
+    direct_read,
+)
 
 __all__ = [
     "AppendRejected",
@@ -23,8 +29,10 @@ __all__ = [
     "PendingAppend",
     "Repository",
     "StaleRead",
+    "StoredMessage",
     "StreamMisconfigured",
     "TooManyConflicts",
     "VersionConflict",
     "bootstrap",
+    "direct_read",
 ]

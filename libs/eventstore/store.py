@@ -79,6 +79,73 @@ def recorded_from_msg(msg: Msg) -> Recorded:
     )
 
 
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message as the stream holds it: sequence, subject, server time and exact bytes."""
+
+    seq: int
+    subject: str
+    stored_at: datetime
+    raw: bytes
+
+
+async def _direct_batch(
+    nc: NATS, stream: str, request: dict[str, Any], timeout: float
+) -> tuple[list[Msg], int]:
+    """One batch direct get; returns the messages and how many more match."""
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox)
+    try:
+        await nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply=inbox)
+        out: list[Msg] = []
+        while True:
+            msg = await sub.next_msg(timeout=timeout)
+            hdr = msg.headers or {}
+            status = hdr.get("Status")
+            if status:
+                if status == "404":
+                    return out, 0
+                if status == "204":  # end of batch
+                    return out, int(hdr.get("Nats-Num-Pending", "0"))
+                raise AppendRejected(int(status), hdr.get("Description", "direct get failed"))
+            out.append(msg)
+    finally:
+        await sub.unsubscribe()
+
+
+async def direct_read(
+    nc: NATS,
+    stream: str,
+    subject_filter: str,
+    *,
+    from_seq: int = 1,
+    start_time: datetime | None = None,
+    batch: int = DIRECT_BATCH,
+    timeout: float = 5.0,
+) -> AsyncIterator[StoredMessage]:
+    """Messages of any stream with `allow_direct` matching a filter, in stream order, by batch
+    direct get (served by any replica: callers that need the leader use STREAM.MSG.GET)."""
+    request: dict[str, Any] = {"next_by_subj": subject_filter, "batch": batch}
+    if start_time is not None:
+        request["start_time"] = start_time.isoformat().replace("+00:00", "Z")
+    else:
+        request["seq"] = max(1, from_seq)
+    while True:
+        msgs, pending = await _direct_batch(nc, stream, request, timeout)
+        for msg in msgs:
+            hdr = msg.headers or {}
+            yield StoredMessage(
+                seq=int(hdr["Nats-Sequence"]),
+                subject=hdr.get("Nats-Subject", msg.subject),
+                stored_at=_parse_ts(hdr["Nats-Time-Stamp"]),
+                raw=msg.data,
+            )
+        if not msgs or pending == 0:
+            return
+        request.pop("start_time", None)
+        request["seq"] = int((msgs[-1].headers or {})["Nats-Sequence"]) + 1
+
+
 class JetStreamEventStore:
     """Appends and reads events of SLIPWAY_EVENTS. Owns no state beyond the connection."""
 
@@ -186,28 +253,25 @@ class JetStreamEventStore:
 
     # ------------------------------------------------------------------ reads
 
-    async def _direct_batch(self, request: dict[str, Any]) -> tuple[list[Msg], int]:
-        """One batch direct get; returns the messages and how many more match."""
-        inbox = self.nc.new_inbox()
-        sub = await self.nc.subscribe(inbox)
-        try:
-            await self.nc.publish(
-                f"$JS.API.DIRECT.GET.{self.stream}", json.dumps(request).encode(), reply=inbox
-            )
-            out: list[Msg] = []
-            while True:
-                msg = await sub.next_msg(timeout=self.timeout)
-                hdr = msg.headers or {}
-                status = hdr.get("Status")
-                if status:
-                    if status == "404":
-                        return out, 0
-                    if status == "204":  # end of batch
-                        return out, int(hdr.get("Nats-Num-Pending", "0"))
-                    raise AppendRejected(int(status), hdr.get("Description", "direct get failed"))
-                out.append(msg)
-        finally:
-            await sub.unsubscribe()
+    async def read_raw(
+        self,
+        subject_filter: str,
+        *,
+        from_seq: int = 1,
+        start_time: datetime | None = None,
+        batch: int = DIRECT_BATCH,
+    ) -> AsyncIterator[StoredMessage]:
+        """Stored messages matching a filter, undecoded (export and verification use the bytes)."""
+        async for msg in direct_read(
+            self.nc,
+            self.stream,
+            subject_filter,
+            from_seq=from_seq,
+            start_time=start_time,
+            batch=batch,
+            timeout=self.timeout,
+        ):
+            yield msg
 
     async def read_subjects(
         self,
@@ -219,22 +283,14 @@ class JetStreamEventStore:
         batch: int = DIRECT_BATCH,
     ) -> AsyncIterator[Recorded]:
         """Stored events matching a filter, in stream order, from a sequence or a time."""
-        request: dict[str, Any] = {"next_by_subj": subject_filter, "batch": batch}
-        if start_time is not None:
-            request["start_time"] = start_time.isoformat().replace("+00:00", "Z")
-        else:
-            request["seq"] = max(1, from_seq)
-        while True:
-            msgs, pending = await self._direct_batch(request)
-            for msg in msgs:
-                rec = recorded_from_msg(msg)
-                if until_seq is not None and rec.seq > until_seq:
-                    return
-                yield rec
-            if not msgs or pending == 0:
+        async for msg in self.read_raw(
+            subject_filter, from_seq=from_seq, start_time=start_time, batch=batch
+        ):
+            if until_seq is not None and msg.seq > until_seq:
                 return
-            request.pop("start_time", None)
-            request["seq"] = int((msgs[-1].headers or {})["Nats-Sequence"]) + 1
+            yield Recorded(
+                seq=msg.seq, stored_at=msg.stored_at, raw=msg.raw, envelope=registry.decode(msg.raw)
+            )
 
     async def load(
         self, aggregate: Aggregate, aggregate_id: str, *, min_seq: int = 0, after_seq: int = 0
