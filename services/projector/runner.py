@@ -94,6 +94,7 @@ class ProjectorRunner:
         self.role: Role = "starting"
         self.checkpoint = 0
         self._last_lag_log = 0.0
+        self._halt = False
 
     async def _load(self, aggregate: Any, aggregate_id: str) -> Sequence[Recorded]:
         # Through the leader: the read model may be ahead of a lagging replica's direct gets.
@@ -157,6 +158,7 @@ class ProjectorRunner:
             self.role = "stopped"
 
     async def _while_held(self, lease: Lease, stop: asyncio.Event) -> None:
+        self._halt = False
         work = asyncio.create_task(self._active(), name="projector-active")
         lost = asyncio.create_task(lease.lost.wait())
         stopping = asyncio.create_task(stop.wait())
@@ -167,18 +169,25 @@ class ProjectorRunner:
             if work.done():
                 work.result()  # a crash of the loop is the process's crash
         finally:
-            for task in (work, lost, stopping):
+            self._halt = True
+            for task in (lost, stopping):
                 task.cancel()
+            # Python 3.11's wait_for can swallow a cancellation that races a result: insist.
+            while not work.done():
+                work.cancel()
+                await asyncio.wait({work}, timeout=0.5)
             for task in (work, lost, stopping):
-                with contextlib.suppress(asyncio.CancelledError):
+                with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
             self.projector.forget()
 
     async def _active(self) -> None:
-        while True:
+        while not self._halt:
             try:
                 await self._consume()
             except Exception:
+                if self._halt:
+                    return
                 # A database or NATS hiccup: start over from the checkpoint (nothing was acked
                 # that was not committed, so nothing is lost).
                 log.exception("projector step failed; retrying from the checkpoint")
@@ -190,7 +199,7 @@ class ProjectorRunner:
         await self.catch_up()
         psub = await self._ensure_consumer()
         await self._log_lag(force=True)
-        while True:
+        while not self._halt:
             try:
                 msgs = await psub.fetch(
                     self.settings.projector_batch_size,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -13,7 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from libs.events import Aggregate, Recorded, fold_deployment
-from libs.eventstore import JetStreamEventStore
+from libs.events.envelope import Envelope
+from libs.eventstore import Appended, JetStreamEventStore
 from libs.records import deployment_record
 from libs.settings import Settings
 from services.projector import queries
@@ -105,4 +106,17 @@ async def table_rows(engine: AsyncEngine) -> dict[str, list[tuple[Any, ...]]]:
         for table in metadata.sorted_tables:
             rows = (await conn.execute(select(table))).all()
             out[table.name] = sorted((tuple(r) for r in rows), key=repr)
+    return out
+
+
+async def append_all(store: JetStreamEventStore, envelopes: Sequence[Envelope]) -> list[Appended]:
+    """Appends with the store's real, version-checked append, one event after the other."""
+    last: dict[tuple[Aggregate, str], tuple[int, str | None]] = {}
+    out = []
+    for env in envelopes:
+        key = (env.aggregate, env.aggregate_id)
+        expected, prev_hash = last.get(key, (0, None))
+        appended = await store.append(env, expected_seq=expected, prev_hash=prev_hash)
+        last[key] = (appended.seq, appended.envelope.hash)
+        out.append(appended)
     return out

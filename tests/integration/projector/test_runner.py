@@ -86,7 +86,7 @@ async def test_a_crash_between_commit_and_ack_applies_nothing_twice(
 
             async def all_acked() -> bool:
                 info = await js.consumer_info(EVENTS_STREAM, PROJECTOR_CONSUMER)
-                return info.num_ack_pending == 0 and info.ack_floor.stream_seq == last
+                return bool(info.num_ack_pending == 0 and info.ack_floor.stream_seq == last)
 
             await wait_until(all_acked, what="every delivery acked")
         # The crashed batch came back (delivered twice) and was acked without being applied.
