@@ -68,7 +68,12 @@ class Settings(BaseSettings):
     max_archive_expanded_bytes: int = 2 * 1024 * 1024 * 1024
 
     # Projector and query API (§8).
-    projector_batch_size: int = Field(default=500, description="Events per transaction, at most.")
+    projector_batch_size: int = Field(
+        default=500, description="Events per fetch (and transaction) of the live consumer."
+    )
+    projector_catch_up_batch: int = Field(
+        default=2000, description="Events per transaction when catching up or rebuilding."
+    )
     projector_fetch_wait_s: float = Field(
         default=1.0, description="Long-poll of an idle consumer fetch (lock checks between)."
     )

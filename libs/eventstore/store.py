@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -92,25 +92,46 @@ class StoredMessage:
 async def _direct_batch(
     nc: NATS, stream: str, request: dict[str, Any], timeout: float
 ) -> tuple[list[Msg], int]:
-    """One batch direct get; returns the messages and how many more match."""
+    """One batch direct get; returns the messages and how many more match.
+
+    The replies are collected by a subscription callback, not one `next_msg` each: a batch is a
+    burst of hundreds of messages and a per-message wait costs more than the read itself.
+    """
+    out: list[Msg] = []
+    done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+    async def collect(msg: Msg) -> None:
+        if done.done():
+            return
+        hdr = msg.headers or {}
+        status = hdr.get("Status")
+        if not status:
+            out.append(msg)
+        elif status == "404":
+            done.set_result(0)
+        elif status == "204":  # end of batch
+            done.set_result(int(hdr.get("Nats-Num-Pending", "0")))
+        else:
+            done.set_exception(
+                AppendRejected(int(status), hdr.get("Description", "direct get failed"))
+            )
+
     inbox = nc.new_inbox()
-    sub = await nc.subscribe(inbox)
+    sub = await nc.subscribe(inbox, cb=collect)
     try:
         await nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply=inbox)
-        out: list[Msg] = []
         while True:
-            msg = await sub.next_msg(timeout=timeout)
-            hdr = msg.headers or {}
-            status = hdr.get("Status")
-            if status:
-                if status == "404":
-                    return out, 0
-                if status == "204":  # end of batch
-                    return out, int(hdr.get("Nats-Num-Pending", "0"))
-                raise AppendRejected(int(status), hdr.get("Description", "direct get failed"))
-            out.append(msg)
+            seen = len(out)
+            try:
+                pending = await asyncio.wait_for(asyncio.shield(done), timeout)
+                return out, pending
+            except TimeoutError:
+                if len(out) == seen:  # nothing at all for `timeout`: the server is not answering
+                    raise NatsTimeout from None
     finally:
         await sub.unsubscribe()
+        if not done.done():
+            done.cancel()
 
 
 async def direct_read(
@@ -357,6 +378,67 @@ class JetStreamEventStore:
             EVENTS_ALL, from_seq=from_seq, start_time=start_time, until_seq=until_seq
         ):
             yield rec
+
+    async def replay(
+        self,
+        subject_filter: str = EVENTS_ALL,
+        *,
+        from_seq: int = 1,
+        until_seq: int | None = None,
+        chunk: int = 500,
+    ) -> AsyncIterator[list[Recorded]]:
+        """Stored events in stream order, in chunks, up to `until_seq` or to the last event
+        stored when the replay began: the bulk reader (catch-up, rebuild).
+
+        An ordered push consumer (served by the stream leader): its messages carry their
+        sequence and time in the reply subject, with no headers to parse, and the server sends
+        as fast as the reader takes them (flow control), several times faster than direct gets.
+        """
+        target = until_seq if until_seq is not None else await self.last_seq()
+        if target < from_seq:
+            return
+        queue: asyncio.Queue[list[StoredMessage] | None] = asyncio.Queue(maxsize=8)
+        buf: list[StoredMessage] = []
+        finished = False
+
+        async def on_msg(msg: Msg) -> None:
+            nonlocal buf, finished
+            if finished:
+                return
+            tokens = (msg.reply or "").split(".")
+            # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending> (9 tokens),
+            # or with <domain>.<account hash> after ACK and a random last token.
+            off = 0 if len(tokens) == 9 else 2
+            seq, stamp, pending = int(tokens[5 + off]), int(tokens[7 + off]), int(tokens[8 + off])
+            if seq > target:
+                return
+            secs, nanos = divmod(stamp, 1_000_000_000)
+            stored_at = datetime.fromtimestamp(secs, UTC).replace(microsecond=nanos // 1000)
+            buf.append(StoredMessage(seq, msg.subject, stored_at, msg.data))
+            finished = seq >= target or pending == 0
+            if len(buf) >= chunk or finished:
+                out, buf = buf, []
+                await queue.put(out)  # holds the consumer back while the reader is behind
+                if finished:
+                    await queue.put(None)
+
+        sub = await self.nc.jetstream().subscribe(
+            subject_filter,
+            ordered_consumer=True,
+            stream=self.stream,
+            cb=on_msg,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(1, from_seq)
+            ),
+        )
+        try:
+            while (batch := await queue.get()) is not None:
+                yield [
+                    Recorded(m.seq, m.stored_at, m.raw, registry.decode(m.raw)) for m in batch
+                ]
+        finally:
+            finished = True
+            await sub.unsubscribe()
 
     async def follow(
         self, subject_filter: str = EVENTS_ALL, *, from_seq: int = 1

@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from libs.audit import ExportFilter, InvalidExportFilter, export_lines
 from libs.events import Aggregate
+from libs.events.subjects import aggregate_filter
 from libs.records import DEFAULT_BASE_DOMAIN, DEFAULT_EDGE_PORT, deployment_record
 from services.projector import queries
 from services.projector.logstream import log_lines, sse_log_stream
@@ -61,6 +62,14 @@ class ApiDeps:
     # The projector instance's own view (role, checkpoint, lag) when it runs in this process.
     status: Callable[[], Awaitable[dict[str, Any]]] | None = None
     checkpoint: str = DEFAULT_CHECKPOINT
+
+
+def _deployment_id(deployment_id: str) -> str:
+    try:
+        aggregate_filter(Aggregate.DEPLOYMENT, deployment_id)
+    except ValueError:
+        raise bad_request(f"invalid deployment id {deployment_id!r}") from None
+    return deployment_id
 
 
 def _problem_response(problem: Problem, request: Request) -> JSONResponse:
@@ -214,6 +223,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         deployment_id: str,
         min_seq: Annotated[int | None, Query(ge=0, description="Read your writes.")] = None,
     ) -> JSONResponse:
+        _deployment_id(deployment_id)
         if min_seq and not await wait_for_checkpoint(
             deps.sessions, min_seq, wait_s=deps.min_seq_wait_s, name=deps.checkpoint
         ):
@@ -232,6 +242,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
 
     @api.get("/api/deployments/{deployment_id}/events", tags=["deployments"])
     async def deployment_events(deployment_id: str) -> JSONResponse:
+        _deployment_id(deployment_id)
         msgs = await aggregate_messages(deps.events, Aggregate.DEPLOYMENT, deployment_id)
         if not msgs:
             raise not_found(f"no deployment {deployment_id!r}")
@@ -243,6 +254,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         as_of: Annotated[str | None, Query(description="ISO 8601 time (server time).")] = None,
         as_of_seq: Annotated[int | None, Query(ge=1, description="Stream sequence.")] = None,
     ) -> JSONResponse:
+        _deployment_id(deployment_id)
         if as_of is not None and as_of_seq is not None:
             raise bad_request("give as_of or as_of_seq, not both")
         at = queries.parse_time(as_of, "as_of")
@@ -261,7 +273,7 @@ def create_app(deps: ApiDeps) -> FastAPI:
         follow: bool = False,
         last_event_id: Annotated[int | None, Header(ge=0)] = None,
     ) -> Response:
-        watch = DeploymentWatch(deps.events, deployment_id)
+        watch = DeploymentWatch(deps.events, _deployment_id(deployment_id))
         if await watch.refresh() is None:
             raise not_found(f"no deployment {deployment_id!r}")
         if not follow:

@@ -32,7 +32,7 @@ async def rebuild_projections(settings: Settings | None = None) -> RebuildReport
         return await rebuild(
             database_url(settings),
             JetStreamEventStore(nc),
-            batch_size=settings.projector_batch_size,
+            batch_size=settings.projector_catch_up_batch,
         )
     finally:
         await nc.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 
 from nats.aio.msg import Msg
@@ -18,23 +18,28 @@ _END = object()
 
 
 async def feed(
-    events: AsyncIterator[Recorded], apply: Apply, batch_size: int, *, read_ahead: int = 4
+    chunks: AsyncIterator[Sequence[Recorded]],
+    apply: Apply,
+    batch_size: int,
+    *,
+    read_ahead: int = 4,
 ) -> int | None:
-    """Applies `events` in batches of `batch_size`; returns the last checkpoint `apply` reached.
+    """Applies the events of `chunks` in batches of `batch_size`; returns the last checkpoint
+    `apply` reached.
 
-    The next batches are read while the current one is applied, so the store's read time and the
-    database's commit time overlap instead of adding up.
+    The next batches are read (and decoded) while the current one is applied, so the store's
+    read time and the database's commit time overlap instead of adding up.
     """
     queue: asyncio.Queue[object] = asyncio.Queue(maxsize=read_ahead)
 
     async def produce() -> None:
         batch: list[Recorded] = []
         try:
-            async for rec in events:
-                batch.append(rec)
-                if len(batch) >= batch_size:
-                    await queue.put(batch)
-                    batch = []
+            async for chunk in chunks:
+                batch.extend(chunk)
+                while len(batch) >= batch_size:
+                    await queue.put(batch[:batch_size])
+                    batch = batch[batch_size:]
             if batch:
                 await queue.put(batch)
             await queue.put(_END)

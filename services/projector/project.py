@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from libs.events import Aggregate, DeploymentState, Recorded, evolve, fold_deployment
 from libs.events import catalog as ev
 from services.projector import records
+from services.projector.records import Record
 from services.projector.schema import (
     Artifact,
     Base,
@@ -104,15 +105,25 @@ async def read_checkpoint(session: AsyncSession, name: str = DEFAULT_CHECKPOINT)
 
 async def advance_checkpoint(session: AsyncSession, name: str, first: int, last: int) -> None:
     """Moves the checkpoint from `first - 1` to `last`; never overwrites a newer writer."""
-    await upsert(session, Checkpoint, [{"name": name, "seq": 0}], ["name"], [])
     result = await session.execute(
         update(Checkpoint)
         .where(Checkpoint.name == name, Checkpoint.seq == first - 1)
         .values(seq=last)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
-        raise CheckpointMismatch(name, first - 1, await read_checkpoint(session, name))
+    if result.rowcount == 1:  # type: ignore[attr-defined]
+        return
+    if first == 1:
+        # The very first batch creates the row; a concurrent first writer waits on the key and
+        # then inserts nothing.
+        conn = await session.connection()
+        table = Checkpoint.__table__
+        assert isinstance(table, Table)
+        stmt = _upsert_statement(conn.dialect.name, table, ["name"], [])
+        created = await conn.execute(stmt, {"name": name, "seq": last})
+        if created.rowcount == 1:
+            return
+    raise CheckpointMismatch(name, first - 1, await read_checkpoint(session, name))
 
 
 def _check_order(events: Sequence[Recorded]) -> None:
@@ -131,6 +142,9 @@ class Staged:
     deployments: dict[str, tuple[DeploymentState | None, DeploymentState]] = field(
         default_factory=dict
     )
+    # Records already written for the states before the batch (from the cache), and written now.
+    before_records: dict[str, Record] = field(default_factory=dict)
+    written: dict[str, Record] = field(default_factory=dict)
     # environment id -> (row to insert, columns to update on conflict)
     environments: dict[str, tuple[dict[str, Any], list[str]]] = field(default_factory=dict)
     projects: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> full row
@@ -143,15 +157,22 @@ class Staged:
 
     async def prefetch(self, session: AsyncSession, events: Sequence[Recorded]) -> None:
         """One query for the projected rows of every deployment and project in the batch."""
-        dids = {
-            r.envelope.aggregate_id for r in events if r.envelope.aggregate is Aggregate.DEPLOYMENT
-        } - self.prefetched
+        dids: set[str] = set()
+        for rec in events:
+            env = rec.envelope
+            if env.aggregate is not Aggregate.DEPLOYMENT or env.aggregate_id in self.prefetched:
+                continue
+            if isinstance(env.data, ev.DeploymentRequested) and env.aggregate_id not in dids:
+                # A deployment is created once, with this event first: nothing came before it.
+                self.prefetched.add(env.aggregate_id)
+                continue
+            dids.add(env.aggregate_id)
         for chunk in _chunks(sorted(dids)):
             rows = await session.execute(
                 select(Deployment.id, Deployment.seq).where(Deployment.id.in_(chunk))
             )
             self.projected.update({did: int(seq) for did, seq in rows})
-        self.prefetched |= dids
+        self.prefetched.update(dids)
         pids = {
             r.envelope.aggregate_id for r in events if r.envelope.aggregate is Aggregate.PROJECT
         } - set(self.projects)
@@ -170,7 +191,10 @@ class Staged:
         replace_artifacts: list[str] = []
         for did, (before, after) in self.deployments.items():
             new = records.deployment_record(after)
-            old = records.deployment_record(before) if before is not None else None
+            self.written[did] = new
+            old = self.before_records.get(did)
+            if old is None and before is not None:
+                old = records.deployment_record(before)
             deployment_rows.append(records.deployment_columns(new))
             old_jobs = {j["id"]: j for j in old["jobs"]} if old else {}
             job_rows += [
@@ -217,7 +241,8 @@ class Projector:
     ) -> None:
         self._load_events = load_events
         self.checkpoint = checkpoint
-        self._cache: OrderedDict[str, DeploymentState] = OrderedDict()
+        # Folded states, each with the record last written for it (the next diff's old side).
+        self._cache: OrderedDict[str, tuple[DeploymentState, Record]] = OrderedDict()
         self._cache_size = cache_size
         self._reached: int | None = None  # the checkpoint this instance last committed
 
@@ -261,11 +286,11 @@ class Projector:
             reached = fresh[-1].seq
         self._reached = reached
         for did, (_, state) in staged.deployments.items():  # only once committed
-            self._remember(did, state)
+            self._remember(did, state, staged.written[did])
         return reached
 
-    def _remember(self, deployment_id: str, state: DeploymentState) -> None:
-        self._cache[deployment_id] = state
+    def _remember(self, deployment_id: str, state: DeploymentState, record: Record) -> None:
+        self._cache[deployment_id] = (state, record)
         self._cache.move_to_end(deployment_id)
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
@@ -284,9 +309,13 @@ class Projector:
     ) -> DeploymentState | None:
         """The deployment's state before `rec`, or None when it has no rows yet."""
         did = rec.envelope.aggregate_id
-        state = staged.state(did) or self._cache.get(did)
+        state = staged.state(did)
         if state is not None:
             return state
+        cached = self._cache.get(did)
+        if cached is not None:
+            staged.before_records[did] = cached[1]
+            return cached[0]
         if did not in staged.prefetched:
             await staged.prefetch(session, [rec])
         projected = staged.projected.get(did)

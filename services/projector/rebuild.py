@@ -94,8 +94,8 @@ class _Filler:
                 f"the live checkpoint went back to {target} (rebuilt {self.reached})"
             )
         if target > self.reached:
-            events = self.store.read_all(from_seq=self.reached + 1, until_seq=target)
-            await feed(events, self._apply, self.batch)
+            chunks = self.store.replay(from_seq=self.reached + 1, until_seq=target)
+            await feed(chunks, self._apply, self.batch)
         if self.reached != target:
             raise RebuildError(f"the store ended at {self.reached}, before seq {target}")
         return self.reached
@@ -113,7 +113,7 @@ async def rebuild(
     url: str,
     store: JetStreamEventStore,
     *,
-    batch_size: int = 500,
+    batch_size: int = 2000,
     checkpoint: str = DEFAULT_CHECKPOINT,
 ) -> RebuildReport:
     """Rebuilds the read model at `url` from the event store and swaps it in atomically."""

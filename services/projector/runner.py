@@ -1,7 +1,7 @@
 """The projector process loop (§8): one active instance, stream order, ack after commit.
 
 Standby: try to `create` the lock key every `projector_standby_poll_s`. Active: keep the lock with
-`update(last=revision)`; read the checkpoint; catch up from the store (`read_all`, read-ahead
+`update(last=revision)`; read the checkpoint; catch up from the store (`replay`, read-ahead
 batches) to the stream's end; then fetch from the durable pull consumer. A fetched batch is applied
 only when it starts at checkpoint + 1; anything at or below the checkpoint (a redelivery) is acked
 and skipped; a gap (deliveries that went to an instance that died, a consumer ahead of a fresh
@@ -176,9 +176,11 @@ class ProjectorRunner:
             while not work.done():
                 work.cancel()
                 await asyncio.wait({work}, timeout=0.5)
-            for task in (work, lost, stopping):
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            for waited in (lost, stopping):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await waited
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await work
             self.projector.forget()
 
     async def _active(self) -> None:
@@ -227,8 +229,8 @@ class ProjectorRunner:
         if target <= self.checkpoint:
             return self.checkpoint
         started, before = time.monotonic(), self.checkpoint
-        events = self.store.read_all(from_seq=self.checkpoint + 1, until_seq=target)
-        await feed(events, self.apply, self.settings.projector_batch_size)
+        chunks = self.store.replay(from_seq=self.checkpoint + 1, until_seq=target)
+        await feed(chunks, self.apply, self.settings.projector_catch_up_batch)
         if self.checkpoint - before > self.settings.projector_batch_size:
             elapsed = time.monotonic() - started
             log.info(
