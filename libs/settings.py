@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     job_slots: int = 4
     build_slots: int = 2
     build_timeout_s: float = 1800.0
+    build_slot_dir: Path | None = Field(
+        default=None, description="Lock files of the per-host build limit; default a temp dir."
+    )
+    clone_timeout_s: float = 600.0
+    max_source_bytes: int = 1024 * 1024 * 1024
     logs_retention_days: int = 90
 
     # Health (§7).

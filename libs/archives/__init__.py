@@ -113,6 +113,7 @@ def _walk(path: Path, limits: ArchiveLimits, sink: _Sink) -> ArchiveSummary:
                     raise UnsafeArchive(
                         f"the archive expands to more than {human_size(limits.max_expanded_bytes)}"
                     )
+    checker.check_links()
     if checker.files == 0:
         raise UnreadableArchive("the archive contains no files")
     return ArchiveSummary(fmt, checker.entries, checker.files, real_bytes)

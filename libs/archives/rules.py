@@ -97,6 +97,7 @@ class TreeChecker:
         self.declared_bytes = 0
         self._kinds: dict[str, MemberKind] = {}
         self._implicit_dirs: set[str] = set()
+        self._links: dict[str, list[str]] = {}
 
     def admit(self, member: Member) -> str | None:
         """The member's normalized relative path, None for the root itself; raises if unsafe."""
@@ -115,6 +116,7 @@ class TreeChecker:
         self._check_conflict(path, member)
         if member.kind is MemberKind.SYMLINK:
             _check_symlink(parts, member)
+            self._links[path] = _link_target(parts, member.link or "")
         elif member.kind is MemberKind.HARDLINK:
             self._check_hardlink(member)
         elif member.kind is MemberKind.FILE:
@@ -124,6 +126,21 @@ class TreeChecker:
         for i in range(1, len(parts)):
             self._implicit_dirs.add("/".join(parts[:i]))
         return path
+
+    def check_links(self) -> None:
+        """Refuses symlinks that never reach a real place (a loop, alone or through others)."""
+        for start in self._links:
+            parts = start.split("/")
+            for _ in range(40):
+                hop = next(
+                    (i for i in range(len(parts), 0, -1) if "/".join(parts[:i]) in self._links),
+                    None,
+                )
+                if hop is None:
+                    break
+                parts = self._links["/".join(parts[:hop])] + parts[hop:]
+            else:
+                raise UnsafeArchive(f"symlink {start!r} is part of a loop")
 
     def hardlink_source(self, member: Member) -> str:
         return "/".join(normalize(member.link or ""))
@@ -205,6 +222,15 @@ def _check_symlink(parts: list[str], member: Member) -> None:
         raise UnsafeArchive(f"symlink {member.name!r} uses '..' after a directory name: {target!r}")
     if climbs > len(parts) - 1:
         raise outside
+
+
+def _link_target(parts: list[str], target: str) -> list[str]:
+    """Where a (checked) symlink points, relative to the archive root."""
+    steps = [p for p in target.split("/") if p not in ("", ".")]
+    climbs = 0
+    while climbs < len(steps) and steps[climbs] == "..":
+        climbs += 1
+    return parts[: len(parts) - 1 - climbs] + steps[climbs:]
 
 
 def human_size(size: int) -> str:

@@ -89,6 +89,7 @@ def _line_of(text: str, loc: tuple[Any, ...]) -> int | None:
     for n, raw in enumerate(lines, 1):
         line = raw.strip()
         if line.startswith("["):
+            line = line.split("#", 1)[0].strip()  # `[[crons]]  # nightly` is still a header
             name = line.strip("[]").strip()
             in_section = name == section
             if in_section and line.startswith("[["):

@@ -19,11 +19,14 @@ class EncodingError(ValueError):
     pass
 
 
+# Sorted keys, no insignificant white space, UTF-8, no NaN: one byte sequence per value.
+# One encoder object, made once: `json.dumps` with these options builds exactly this encoder on
+# every call, so the bytes are the same.
+_V1 = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def _canonical_v1(obj: Mapping[str, Any]) -> bytes:
-    # Sorted keys, no insignificant white space, UTF-8, no NaN: one byte sequence per value.
-    return json.dumps(
-        obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
-    ).encode("utf-8")
+    return _V1.encode(obj).encode("utf-8")
 
 
 ENCODERS: Mapping[int, Callable[[Mapping[str, Any]], bytes]] = {1: _canonical_v1}
@@ -62,10 +65,14 @@ class ChainBreak(Exception):
         super().__init__(f"{where}: {reason}")
 
 
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
 def verify_bytes(raw: bytes) -> dict[str, Any]:
     """Checks one stored event on its own: canonical bytes and a hash that matches them."""
     try:
-        obj = json.loads(raw)
+        obj = json.loads(raw, parse_constant=_refuse_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise EncodingError(f"not valid JSON: {exc}") from None
     if not isinstance(obj, dict):
@@ -73,7 +80,11 @@ def verify_bytes(raw: bytes) -> dict[str, Any]:
     version = obj.get("encoding")
     if not isinstance(version, int) or version not in ENCODERS:
         raise EncodingError(f"unknown encoding {version!r}")
-    if encode(obj, version) != raw:
+    try:
+        canonical = encode(obj, version)
+    except ValueError as exc:  # e.g. 1e999 parses to inf, which no canonical encoder writes
+        raise EncodingError(f"not encodable: {exc}") from None
+    if canonical != raw:
         raise EncodingError("stored bytes are not in canonical form")
     if compute_hash(obj, version) != obj.get("hash"):
         raise EncodingError("hash does not match the stored bytes")

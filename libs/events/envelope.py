@@ -47,7 +47,8 @@ def make_event_id(
 ) -> str:
     """uuid5 of (aggregate id, event name, deployment, job, attempt, causation) — see §2."""
     key = "|".join(
-        [
+        _escaped(part)
+        for part in (
             aggregate.value,
             aggregate_id,
             event_type,
@@ -55,9 +56,15 @@ def make_event_id(
             job_id or "",
             "" if attempt is None else str(attempt),
             causation_id,
-        ]
+        )
     )
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, key))
+
+
+def _escaped(part: str) -> str:
+    # A `|` inside a field (a caller's Idempotency-Key, say) must not shift the fields after it;
+    # fields without `|` or `\` keep the key, so ids of ordinary inputs never change.
+    return part.replace("\\", "\\\\").replace("|", "\\|")
 
 
 class Envelope(BaseModel):
@@ -105,9 +112,14 @@ class Envelope(BaseModel):
 
     def sealed(self, prev_hash: str | None) -> tuple[Envelope, bytes]:
         """The envelope linked to `prev_hash`, and the exact bytes to store."""
-        linked = self.model_copy(update={"prev_hash": prev_hash, "hash": None})
-        raw = encoding.seal(linked.to_dict())
-        return linked.model_copy(update={"hash": encoding.compute_hash(linked.to_dict())}), raw
+        # Same bytes as `encoding.seal(linked.to_dict())`, with one dump of the model and one
+        # hash instead of two of each: appends seal on every call.
+        obj = self.to_dict()
+        obj["prev_hash"] = prev_hash
+        digest = encoding.compute_hash(obj, self.encoding)
+        obj["hash"] = digest
+        raw = encoding.encode(obj, self.encoding)
+        return self.model_copy(update={"prev_hash": prev_hash, "hash": digest}), raw
 
 
 def _iso(ts: datetime) -> str:

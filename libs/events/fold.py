@@ -197,7 +197,12 @@ def evolve_environment(state: EnvironmentState, event: Envelope, seq: int = 0) -
     if isinstance(d, ev.EnvironmentConfigured):
         return dataclasses.replace(state, config=d)
     if isinstance(d, ev.DeploymentQueued):
-        if any(q[0] == d.deployment_id for q in state.queued):
+        # A replayed queueing must not put back a deployment that was since admitted or ended.
+        if (
+            any(q[0] == d.deployment_id for q in state.queued)
+            or state.admission_of(d.deployment_id) is not None
+            or d.deployment_id in state.ended
+        ):
             return state
         return dataclasses.replace(state, queued=(*state.queued, (d.deployment_id, d.commit_sha)))
     if isinstance(d, ev.DeploymentAdmitted):

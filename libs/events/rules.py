@@ -99,7 +99,8 @@ def can_rollback_to(target: DeploymentState) -> str | None:
         return "the target has no image or static files to reuse"
     if artifact[0] in target.pruned:
         commit = target.source.commit_sha or target.source.image_ref or target.id
-        return f"image pruned — redeploy commit {commit}"
+        what = "image" if artifact[0] == "image" else "static files"
+        return f"{what} pruned — redeploy commit {commit}"
     return None
 
 

@@ -141,8 +141,15 @@ class DeploymentState:
         )
 
 
+# Jobs whose start makes a deployment `deploying`. A static rollback has no deploy job: its
+# RouteTrafficJob is what goes live, so it must no longer be cancellable once that has started.
 _DEPLOY_TYPES = frozenset(
-    {JobType.DEPLOY_IMAGE, JobType.DEPLOY_STATIC, JobType.DEPLOY_STATIC_BUNDLE}
+    {
+        JobType.DEPLOY_IMAGE,
+        JobType.DEPLOY_STATIC,
+        JobType.DEPLOY_STATIC_BUNDLE,
+        JobType.ROUTE_TRAFFIC,
+    }
 )
 
 
@@ -179,6 +186,10 @@ class EnvironmentState:
     def in_flight(self) -> tuple[Admission, ...]:
         """Admitted and not ended, in admission order."""
         return tuple(a for a in self.admitted if a.deployment_id not in self.ended)
+
+    @property
+    def queued_ids(self) -> tuple[str, ...]:
+        return tuple(q[0] for q in self.queued)
 
     def admission_of(self, deployment_id: str) -> Admission | None:
         for a in self.admitted:

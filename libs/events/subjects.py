@@ -34,7 +34,9 @@ class Aggregate(StrEnum):
 
 
 def _token(value: str) -> str:
-    if not value or any(c in value for c in ".*> \t\r\n"):
+    # What nats-server refuses in a token (wildcards, separators, white space, NUL), plus `*`
+    # and `>` anywhere, so no id can ever widen a filter.
+    if not value or any(c in value for c in ".*> \t\r\n\f\x00"):
         raise ValueError(f"not a valid subject token: {value!r}")
     return value
 
@@ -66,7 +68,7 @@ def parse_event_subject(subject: str) -> tuple[Aggregate, str, str]:
     parts = subject.split(".")
     if len(parts) != 4 or parts[0] != "events":
         raise ValueError(f"not an event subject: {subject!r}")
-    return Aggregate(parts[1]), parts[2], parts[3]
+    return Aggregate(parts[1]), _token(parts[2]), _token(parts[3])
 
 
 def job_log_subject(deployment_id: str, job_id: str) -> str:

@@ -15,7 +15,6 @@ from libs.eventstore.store import (
     JetStreamEventStore,
     PendingAppend,
     StoredMessage,
-    direct_read,
 )
 
 __all__ = [
@@ -34,5 +33,4 @@ __all__ = [
     "TooManyConflicts",
     "VersionConflict",
     "bootstrap",
-    "direct_read",
 ]

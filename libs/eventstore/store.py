@@ -6,9 +6,9 @@ import asyncio
 import base64
 import json
 import uuid
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import AsyncGenerator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -30,6 +30,7 @@ from libs.eventstore.errors import (
 ERR_WRONG_LAST_SEQUENCE = 10071
 ERR_BATCH_DUPLICATE_ID = 10201
 DIRECT_BATCH = 512
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,22 @@ class PendingAppend:
     envelope: Envelope
     expected_seq: int
     prev_hash: str | None
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message as the stream holds it: sequence, subject, server time and exact bytes."""
+
+    seq: int
+    subject: str
+    stored_at: datetime
+    raw: bytes
+
+
+@dataclass
+class _DirectBatch:
+    done: asyncio.Future[int]  # how many more messages match after this batch
+    msgs: list[Msg] = field(default_factory=list)
 
 
 def _headers(env: Envelope, expected_seq: int, extra: dict[str, str] | None) -> dict[str, str]:
@@ -69,6 +86,21 @@ def _parse_ts(value: str) -> datetime:
     return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
 
 
+def _stored_at_of_delivery(msg: Msg) -> datetime:
+    # nats-py's metadata goes through a float and can be a microsecond off the stamp that
+    # loads see; the reply subject has the exact nanoseconds.
+    tokens = (msg.reply or "").split(".")
+    ns = int(tokens[7] if len(tokens) == 9 else tokens[Msg.Ack.Timestamp])
+    return _EPOCH + timedelta(microseconds=ns // 1000)
+
+
+def _rfc3339(ts: datetime) -> str:
+    if ts.tzinfo is None:
+        # The server reads RFC 3339; a naive time would silently mean the host's zone.
+        raise ValueError("start_time must be timezone-aware")
+    return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def recorded_from_msg(msg: Msg) -> Recorded:
     hdr = msg.headers or {}
     return Recorded(
@@ -79,101 +111,28 @@ def recorded_from_msg(msg: Msg) -> Recorded:
     )
 
 
-@dataclass(frozen=True)
-class StoredMessage:
-    """A message as the stream holds it: sequence, subject, server time and exact bytes."""
-
-    seq: int
-    subject: str
-    stored_at: datetime
-    raw: bytes
-
-
-async def _direct_batch(
-    nc: NATS, stream: str, request: dict[str, Any], timeout: float
-) -> tuple[list[Msg], int]:
-    """One batch direct get; returns the messages and how many more match.
-
-    The replies are collected by a subscription callback, not one `next_msg` each: a batch is a
-    burst of hundreds of messages and a per-message wait costs more than the read itself.
-    """
-    out: list[Msg] = []
-    done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-
-    async def collect(msg: Msg) -> None:
-        if done.done():
-            return
-        hdr = msg.headers or {}
-        status = hdr.get("Status")
-        if not status:
-            out.append(msg)
-        elif status == "404":
-            done.set_result(0)
-        elif status == "204":  # end of batch
-            done.set_result(int(hdr.get("Nats-Num-Pending", "0")))
-        else:
-            done.set_exception(
-                AppendRejected(int(status), hdr.get("Description", "direct get failed"))
-            )
-
-    inbox = nc.new_inbox()
-    sub = await nc.subscribe(inbox, cb=collect)
-    try:
-        await nc.publish(f"$JS.API.DIRECT.GET.{stream}", json.dumps(request).encode(), reply=inbox)
-        while True:
-            seen = len(out)
-            try:
-                pending = await asyncio.wait_for(asyncio.shield(done), timeout)
-                return out, pending
-            except TimeoutError:
-                if len(out) == seen:  # nothing at all for `timeout`: the server is not answering
-                    raise NatsTimeout from None
-    finally:
-        await sub.unsubscribe()
-        if not done.done():
-            done.cancel()
-
-
-async def direct_read(
-    nc: NATS,
-    stream: str,
-    subject_filter: str,
-    *,
-    from_seq: int = 1,
-    start_time: datetime | None = None,
-    batch: int = DIRECT_BATCH,
-    timeout: float = 5.0,
-) -> AsyncIterator[StoredMessage]:
-    """Messages of any stream with `allow_direct` matching a filter, in stream order, by batch
-    direct get (served by any replica: callers that need the leader use STREAM.MSG.GET)."""
-    request: dict[str, Any] = {"next_by_subj": subject_filter, "batch": batch}
-    if start_time is not None:
-        request["start_time"] = start_time.isoformat().replace("+00:00", "Z")
-    else:
-        request["seq"] = max(1, from_seq)
-    while True:
-        msgs, pending = await _direct_batch(nc, stream, request, timeout)
-        for msg in msgs:
-            hdr = msg.headers or {}
-            yield StoredMessage(
-                seq=int(hdr["Nats-Sequence"]),
-                subject=hdr.get("Nats-Subject", msg.subject),
-                stored_at=_parse_ts(hdr["Nats-Time-Stamp"]),
-                raw=msg.data,
-            )
-        if not msgs or pending == 0:
-            return
-        request.pop("start_time", None)
-        request["seq"] = int((msgs[-1].headers or {})["Nats-Sequence"]) + 1
-
-
 class JetStreamEventStore:
     """Appends and reads events of SLIPWAY_EVENTS. Owns no state beyond the connection."""
 
-    def __init__(self, nc: NATS, *, stream: str = EVENTS_STREAM, timeout: float = 5.0) -> None:
+    def __init__(
+        self,
+        nc: NATS,
+        *,
+        stream: str = EVENTS_STREAM,
+        timeout: float = 5.0,
+        stale_retry_s: float = 0.1,
+        stale_budget_s: float = 2.0,
+    ) -> None:
         self.nc = nc
         self.stream = stream
         self.timeout = timeout
+        # A load behind the caller's sequence is retried every `stale_retry_s` for at most
+        # `stale_budget_s` (§2: "reload or nak for 100 ms") before StaleRead.
+        self.stale_retry_s = stale_retry_s
+        self.stale_budget_s = stale_budget_s
+        self._direct_prefix: str | None = None
+        self._direct_lock = asyncio.Lock()
+        self._direct_pending: dict[str, _DirectBatch] = {}
 
     # ------------------------------------------------------------------ appends
 
@@ -274,6 +233,53 @@ class JetStreamEventStore:
 
     # ------------------------------------------------------------------ reads
 
+    async def _direct_inbox(self) -> str:
+        # One wildcard reply subscription for every direct get of this store, made on first use:
+        # a subscription per read would cost a SUB, an UNSUB and a task each time.
+        if self._direct_prefix is None:
+            async with self._direct_lock:
+                if self._direct_prefix is None:
+                    prefix = self.nc.new_inbox() + "."
+                    await self.nc.subscribe(prefix + "*", cb=self._on_direct_reply)
+                    self._direct_prefix = prefix
+        return self._direct_prefix
+
+    async def _on_direct_reply(self, msg: Msg) -> None:
+        batch = self._direct_pending.get(msg.subject.rpartition(".")[2])
+        if batch is None or batch.done.done():
+            return
+        hdr = msg.headers or {}
+        status = hdr.get("Status")
+        if not status:
+            batch.msgs.append(msg)
+        elif status == "404":
+            batch.done.set_result(0)
+        elif status == "204":  # end of batch
+            batch.done.set_result(int(hdr.get("Nats-Num-Pending", "0")))
+        else:
+            description = hdr.get("Description", "direct get failed")
+            batch.done.set_exception(AppendRejected(int(status), description))
+
+    async def _direct_batch(self, request: dict[str, Any]) -> tuple[list[Msg], int]:
+        """One batch direct get; returns the messages and how many more match."""
+        prefix = await self._direct_inbox()
+        token = uuid.uuid4().hex
+        batch = _DirectBatch(asyncio.get_running_loop().create_future())
+        self._direct_pending[token] = batch
+        try:
+            await self.nc.publish(
+                f"$JS.API.DIRECT.GET.{self.stream}",
+                json.dumps(request).encode(),
+                reply=prefix + token,
+            )
+            try:
+                pending = await asyncio.wait_for(batch.done, self.timeout)
+            except TimeoutError:
+                raise NatsTimeout from None
+            return batch.msgs, pending
+        finally:
+            del self._direct_pending[token]
+
     async def read_raw(
         self,
         subject_filter: str,
@@ -281,18 +287,29 @@ class JetStreamEventStore:
         from_seq: int = 1,
         start_time: datetime | None = None,
         batch: int = DIRECT_BATCH,
-    ) -> AsyncIterator[StoredMessage]:
-        """Stored messages matching a filter, undecoded (export and verification use the bytes)."""
-        async for msg in direct_read(
-            self.nc,
-            self.stream,
-            subject_filter,
-            from_seq=from_seq,
-            start_time=start_time,
-            batch=batch,
-            timeout=self.timeout,
-        ):
-            yield msg
+    ) -> AsyncGenerator[StoredMessage, None]:
+        """Stored messages matching a filter, in stream order, undecoded: export and
+        verification work on the exact bytes, and any stream with `allow_direct` can be read
+        (the query API reads SLIPWAY_LOGS through a store named after it)."""
+        request: dict[str, Any] = {"next_by_subj": subject_filter, "batch": batch}
+        if start_time is not None:
+            request["start_time"] = _rfc3339(start_time)
+        else:
+            request["seq"] = max(1, from_seq)
+        while True:
+            msgs, pending = await self._direct_batch(request)
+            for msg in msgs:
+                hdr = msg.headers or {}
+                yield StoredMessage(
+                    seq=int(hdr["Nats-Sequence"]),
+                    subject=hdr.get("Nats-Subject", msg.subject),
+                    stored_at=_parse_ts(hdr["Nats-Time-Stamp"]),
+                    raw=msg.data,
+                )
+            if not msgs or pending == 0:
+                return
+            request.pop("start_time", None)
+            request["seq"] = int((msgs[-1].headers or {})["Nats-Sequence"]) + 1
 
     async def read_subjects(
         self,
@@ -302,16 +319,33 @@ class JetStreamEventStore:
         start_time: datetime | None = None,
         until_seq: int | None = None,
         batch: int = DIRECT_BATCH,
-    ) -> AsyncIterator[Recorded]:
-        """Stored events matching a filter, in stream order, from a sequence or a time."""
-        async for msg in self.read_raw(
-            subject_filter, from_seq=from_seq, start_time=start_time, batch=batch
-        ):
-            if until_seq is not None and msg.seq > until_seq:
+    ) -> AsyncGenerator[Recorded, None]:
+        """Stored events matching a filter, in stream order, from a sequence or a time.
+
+        `start_time` (timezone-aware) selects events stored at or after that server time;
+        `until_seq` stops after that stream sequence.
+        """
+        request: dict[str, Any] = {"next_by_subj": subject_filter, "batch": batch}
+        if start_time is not None:
+            request["start_time"] = _rfc3339(start_time)
+        else:
+            request["seq"] = max(1, from_seq)
+        while True:
+            if until_seq is not None:
+                if request.get("seq", 1) > until_seq:
+                    return
+                if "seq" in request:
+                    request["batch"] = min(batch, until_seq - request["seq"] + 1)
+            msgs, pending = await self._direct_batch(request)
+            for msg in msgs:
+                rec = recorded_from_msg(msg)
+                if until_seq is not None and rec.seq > until_seq:
+                    return
+                yield rec
+            if not msgs or pending == 0:
                 return
-            yield Recorded(
-                seq=msg.seq, stored_at=msg.stored_at, raw=msg.raw, envelope=registry.decode(msg.raw)
-            )
+            request.pop("start_time", None)
+            request["seq"] = int((msgs[-1].headers or {})["Nats-Sequence"]) + 1
 
     async def load(
         self, aggregate: Aggregate, aggregate_id: str, *, min_seq: int = 0, after_seq: int = 0
@@ -320,9 +354,10 @@ class JetStreamEventStore:
 
         `min_seq`: the stream sequence of the message that caused this load; the aggregate's
         last event must be at or beyond it, else the read came from a lagging replica and is
-        retried (raises StaleRead after ~2 s).
+        retried every `stale_retry_s` (raises StaleRead after `stale_budget_s`).
         """
-        for _ in range(20):
+        deadline = asyncio.get_running_loop().time() + self.stale_budget_s
+        while True:
             events = [
                 e
                 async for e in self.read_subjects(
@@ -332,7 +367,9 @@ class JetStreamEventStore:
             last = events[-1].seq if events else after_seq
             if last >= min_seq:
                 return events
-            await asyncio.sleep(0.1)
+            if asyncio.get_running_loop().time() + self.stale_retry_s > deadline:
+                break
+            await asyncio.sleep(self.stale_retry_s)
         raise StaleRead(f"{aggregate.value} {aggregate_id}: not at seq {min_seq} yet")
 
     async def load_via_leader(
@@ -373,7 +410,7 @@ class JetStreamEventStore:
 
     async def read_all(
         self, *, from_seq: int = 1, start_time: datetime | None = None, until_seq: int | None = None
-    ) -> AsyncIterator[Recorded]:
+    ) -> AsyncGenerator[Recorded, None]:
         async for rec in self.read_subjects(
             EVENTS_ALL, from_seq=from_seq, start_time=start_time, until_seq=until_seq
         ):
@@ -386,7 +423,7 @@ class JetStreamEventStore:
         from_seq: int = 1,
         until_seq: int | None = None,
         chunk: int = 500,
-    ) -> AsyncIterator[list[Recorded]]:
+    ) -> AsyncGenerator[list[Recorded], None]:
         """Stored events in stream order, in chunks, up to `until_seq` or to the last event
         stored when the replay began: the bulk reader (catch-up, rebuild).
 
@@ -409,12 +446,10 @@ class JetStreamEventStore:
             # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending> (9 tokens),
             # or with <domain>.<account hash> after ACK and a random last token.
             off = 0 if len(tokens) == 9 else 2
-            seq, stamp, pending = int(tokens[5 + off]), int(tokens[7 + off]), int(tokens[8 + off])
+            seq, pending = int(tokens[5 + off]), int(tokens[8 + off])
             if seq > target:
                 return
-            secs, nanos = divmod(stamp, 1_000_000_000)
-            stored_at = datetime.fromtimestamp(secs, UTC).replace(microsecond=nanos // 1000)
-            buf.append(StoredMessage(seq, msg.subject, stored_at, msg.data))
+            buf.append(StoredMessage(seq, msg.subject, _stored_at_of_delivery(msg), msg.data))
             finished = seq >= target or pending == 0
             if len(buf) >= chunk or finished:
                 out, buf = buf, []
@@ -433,16 +468,14 @@ class JetStreamEventStore:
         )
         try:
             while (batch := await queue.get()) is not None:
-                yield [
-                    Recorded(m.seq, m.stored_at, m.raw, registry.decode(m.raw)) for m in batch
-                ]
+                yield [Recorded(m.seq, m.stored_at, m.raw, registry.decode(m.raw)) for m in batch]
         finally:
             finished = True
             await sub.unsubscribe()
 
     async def follow(
         self, subject_filter: str = EVENTS_ALL, *, from_seq: int = 1
-    ) -> AsyncIterator[Recorded]:
+    ) -> AsyncGenerator[Recorded, None]:
         """Stored events from `from_seq`, then live ones as they are appended (ordered consumer)."""
         js = self.nc.jetstream()
         sub = await js.subscribe(
@@ -462,7 +495,7 @@ class JetStreamEventStore:
                 meta = msg.metadata
                 yield Recorded(
                     seq=meta.sequence.stream,
-                    stored_at=meta.timestamp,
+                    stored_at=_stored_at_of_delivery(msg),
                     raw=msg.data,
                     envelope=registry.decode(msg.data),
                 )

@@ -1,4 +1,8 @@
-"""The build side (§6). Pure detection and Dockerfile generation live here; Docker does not."""
+"""The build service (§6): BuildImageJob.
+
+Detection and Dockerfile generation (`detect`, `render`) are pure; the job (`build_job.py`)
+drives an `ImageBuilder` (`builder.py`; Docker in `adapters/`) under a per-host build limit.
+"""
 
 from services.build.detect import LOOKED_FOR, detect
 from services.build.dockerfiles import dockerignore_for, render

@@ -9,7 +9,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from libs.events.subjects import LOGS_STREAM, deployment_logs_filter
-from libs.eventstore import StoredMessage, direct_read
+from libs.eventstore import JetStreamEventStore, StoredMessage
 from services.projector.feed import stored_from_consumer_msg
 
 
@@ -17,17 +17,14 @@ class JetStreamLogSource:
     def __init__(self, nc: NATS, *, stream: str = LOGS_STREAM, timeout: float = 5.0) -> None:
         self.nc = nc
         self.stream = stream
-        self.timeout = timeout
+        # The store's direct reads work on any stream with allow_direct: here, the logs.
+        self._reader = JetStreamEventStore(nc, stream=stream, timeout=timeout)
 
     async def history(
         self, deployment_id: str, *, after_seq: int = 0
     ) -> AsyncIterator[StoredMessage]:
-        async for msg in direct_read(
-            self.nc,
-            self.stream,
-            deployment_logs_filter(deployment_id),
-            from_seq=after_seq + 1,
-            timeout=self.timeout,
+        async for msg in self._reader.read_raw(
+            deployment_logs_filter(deployment_id), from_seq=after_seq + 1
         ):
             yield msg
 

@@ -148,3 +148,26 @@ async def test_a_paused_pipeline_starts_no_new_job_until_resumed(
         state = await wait_for(jrepo, d, lambda s: s.status is DeploymentStatus.COMPLETED)
     finally:
         await ex.stop()
+
+
+class _FakeMsg:
+    """Just enough of a JetStream message for `_claim`: the trigger's id."""
+
+    def __init__(self, event_id: str) -> None:
+        self.headers = {"Nats-Msg-Id": event_id}
+
+
+async def test_a_claim_stored_by_another_executor_for_the_same_trigger_is_not_mine(
+    jnc: NATS, jrepo: Repository, tmp_path: Path
+) -> None:
+    d = await request_and_admit(jrepo)
+    first = toy_executor(jnc, str(tmp_path / "rec"))
+    second = toy_executor(jnc, str(tmp_path / "rec"))
+    stale = await jrepo.load(Aggregate.DEPLOYMENT, d)  # loaded before anybody claimed
+    fresh = await jrepo.load(Aggregate.DEPLOYMENT, d)
+    job = fresh.state.jobs["deploy-bundle"]
+    trigger = _FakeMsg("the-same-trigger")
+    mine = await first._claim(fresh, job, 1, trigger)  # type: ignore[arg-type]
+    theirs = await second._claim(stale, job, 1, trigger)  # type: ignore[arg-type]
+    assert mine is not None
+    assert theirs is None  # same event id, but not stored by this append: not its claim

@@ -446,3 +446,18 @@ def test_extracting_twice_gives_identical_trees(tmp_path: Path) -> None:
     listing = sorted(str(p.relative_to(one)) for p in one.rglob("*"))
     assert listing == sorted(str(p.relative_to(two)) for p in two.rglob("*"))
     assert listing == ["assets", "assets/app.js", "copy.html", "index.html", "latest.js"]
+
+
+@pytest.mark.parametrize(
+    "links",
+    [
+        [symlink("a", "a//a")],
+        [symlink("a", "b"), symlink("b", "a")],
+        [symlink("d/x", "../y"), symlink("y", "d/x/z")],
+    ],
+    ids=["self", "pair", "through-a-directory"],
+)
+def test_symlink_loops_are_refused(tmp_path: Path, links: list[T]) -> None:
+    archive = write_tar(tmp_path / "a.tar", [file("index.html", b"x"), *links])
+    with pytest.raises(UnsafeArchive, match="loop"):
+        validate_archive(archive)

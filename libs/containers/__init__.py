@@ -1,0 +1,1 @@
+"""Containers and images behind small ports: the Docker adapter and its fake."""

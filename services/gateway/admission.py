@@ -1,0 +1,169 @@
+"""The admission manager (§7): one active consumer, in stream order, admitting or queueing.
+
+All replicas share one durable consumer with `max_ack_pending=1`, so exactly one message is being
+decided at any moment, in stream order, whichever replica holds it. Each decision is one atomic
+batch over the environment and the deployments it touches; a redelivered message decides again on
+fresh state and finds nothing left to do.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from libs.events import subjects
+from libs.events.states import DeploymentState, EnvironmentState
+from libs.events.subjects import Aggregate
+from libs.eventstore import (
+    DuplicateBatch,
+    JetStreamEventStore,
+    Loaded,
+    PendingAppend,
+    Repository,
+    StaleRead,
+    VersionConflict,
+)
+from libs.settings import Settings
+from services.gateway.admission_rules import decide
+
+log = logging.getLogger("slipway.admission")
+
+CONSUMER = "admission"
+WATCHED = (
+    "DeploymentRequested",
+    "JobSucceeded",
+    "JobFailed",
+    "DeploymentCancelled",
+    "DeploymentStopped",
+)
+
+
+def consumer_config(settings: Settings) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=CONSUMER,
+        filter_subjects=[subjects.events_of_type(t, Aggregate.DEPLOYMENT) for t in WATCHED],
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=max(settings.ack_wait_s, 5.0),
+        max_deliver=-1,
+        max_ack_pending=1,
+    )
+
+
+class AdmissionManager:
+    def __init__(self, nc: NATS, settings: Settings) -> None:
+        self.nc = nc
+        self.settings = settings
+        self.repo = Repository(JetStreamEventStore(nc))
+        self.envs: dict[str, Loaded[EnvironmentState]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self.last_seq = 0  # stream sequence of the last message decided (for lag reports)
+
+    async def start(self) -> None:
+        js = self.nc.jetstream()
+        await js.add_consumer(subjects.EVENTS_STREAM, config=consumer_config(self.settings))
+        psub = await js.pull_subscribe_bind(CONSUMER, subjects.EVENTS_STREAM)
+        self._task = asyncio.create_task(self._loop(psub), name="admission")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self, psub: object) -> None:
+        while True:
+            try:
+                msgs = await psub.fetch(1, timeout=1.0)  # type: ignore[attr-defined]
+            except (NatsTimeout, TimeoutError):
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("admission fetch failed: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            msg = msgs[0]
+            try:
+                await self.handle(msg)
+                await msg.ack()
+                self.last_seq = msg.metadata.sequence.stream
+            except asyncio.CancelledError:
+                raise
+            except StaleRead:
+                await _nak(msg, 0.1)
+            except Exception:
+                log.exception("admission of %s failed; it will be redelivered", msg.subject)
+                await _nak(msg, 0.5)
+
+    async def handle(self, msg: Msg) -> None:
+        _, dep_id, _ = subjects.parse_event_subject(msg.subject)
+        seq = msg.metadata.sequence.stream
+        cause = (msg.headers or {}).get("Nats-Msg-Id") or f"seq-{seq}"
+        await self.decide_and_append(dep_id, cause, min_seq=seq)
+
+    async def decide_and_append(self, dep_id: str, cause: str, *, min_seq: int = 0) -> None:
+        for _ in range(50):
+            dep: Loaded[DeploymentState] = await self.repo.load(
+                Aggregate.DEPLOYMENT, dep_id, min_seq=min_seq
+            )
+            if not dep.state.requested:
+                return
+            env = await self._environment(dep.state)
+            others: dict[str, Loaded[DeploymentState]] = {}
+            for other_id in {
+                *env.state.queued_ids,
+                *(a.deployment_id for a in env.state.in_flight),
+            }:
+                if other_id != dep_id:
+                    others[other_id] = await self.repo.load(
+                        Aggregate.DEPLOYMENT, other_id, leader=True
+                    )
+            events = decide(env.state, dep.state, {k: v.state for k, v in others.items()}, cause)
+            if not events:
+                return
+            loaded: dict[tuple[Aggregate, str], Loaded[Any]] = {
+                (Aggregate.DEPLOYMENT, dep_id): dep,
+                (env.aggregate, env.aggregate_id): env,
+            }
+            loaded.update({(Aggregate.DEPLOYMENT, k): v for k, v in others.items()})
+            batch = [
+                PendingAppend(
+                    e,
+                    loaded[(e.aggregate, e.aggregate_id)].last_seq,
+                    loaded[(e.aggregate, e.aggregate_id)].last_hash,
+                )
+                for e in events
+            ]
+            try:
+                await self.repo.store.append_batch(batch)
+                log.info(
+                    "admission: %s",
+                    ", ".join(f"{e.type}({e.correlation_id})@{e.aggregate.value}" for e in events),
+                )
+                return
+            except (VersionConflict, DuplicateBatch):
+                continue  # something moved on (or this was decided before): decide again
+        raise RuntimeError(f"admission of {dep_id}: too many conflicts")
+
+    async def _environment(self, dep: DeploymentState) -> Loaded[EnvironmentState]:
+        env_id = subjects.environment_id(dep.project, dep.environment)
+        held = self.envs.get(env_id)
+        if held is None:
+            held = await self.repo.load(Aggregate.ENVIRONMENT, env_id, leader=True)
+            self.envs[env_id] = held
+        else:
+            await self.repo.refresh(held, leader=True)
+        return held
+
+
+async def _nak(msg: Msg, delay: float) -> None:
+    with contextlib.suppress(Exception):
+        await msg.nak(delay=delay)
