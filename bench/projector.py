@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import json
 import os
 import statistics
@@ -41,6 +42,7 @@ from libs.eventstore import JetStreamEventStore, bootstrap  # noqa: E402
 from libs.infra import EmbeddedNats, free_port  # noqa: E402
 from libs.settings import Settings  # noqa: E402
 from services.projector.db import make_engine, migrate, sessions  # noqa: E402
+from services.projector.main import tune_gc  # noqa: E402
 from services.projector.rebuild import rebuild  # noqa: E402
 from services.projector.runner import ProjectorRunner  # noqa: E402
 from tests.support.histories import build_log, publish_sealed, seal_all  # noqa: E402
@@ -182,6 +184,7 @@ async def run(events: int, deployments: int, requests: int) -> dict[str, Any]:
         await migrate(db_url)
         started = time.monotonic()
         sealed = seal_all(build_log(deployments=deployments, projects=50, min_events=events))
+        n_deployments = sum(1 for env, _ in sealed if env.type == "DeploymentRequested")
         built_s = time.monotonic() - started
         with EmbeddedNats(work / "nats") as server:
             nc = await nats.connect(server.url)
@@ -189,6 +192,11 @@ async def run(events: int, deployments: int, requests: int) -> dict[str, Any]:
             started = time.monotonic()
             last = await publish_sealed(nc, sealed, window=2000)
             seeded_s = time.monotonic() - started
+            # From here on this process is the projector: nothing of the seeding stays in memory,
+            # and the collector is tuned the way services.projector.main tunes it.
+            del sealed
+            gc.collect()
+            tune_gc()
             store = JetStreamEventStore(nc)
             raw = await raw_replay(nc, last)
             decoded = await decoded_replay(store)
@@ -200,7 +208,6 @@ async def run(events: int, deployments: int, requests: int) -> dict[str, Any]:
             rebuild_cpu = (time.process_time() - cpu) / last
             latency = await list_latencies(server.url, db_url, work, requests)
             await nc.close()
-        n_deployments = sum(1 for env, _ in sealed if env.type == "DeploymentRequested")
         return {
             "bench": "projector",
             "events": last,

@@ -16,7 +16,7 @@ import httpx
 from libs.audit import ExportFilter, VerifyReport, fetch_export, verify_export, verify_via_api
 from libs.eventstore import JetStreamEventStore
 from libs.settings import Settings
-from services.projector.main import connect_nats, database_url
+from services.projector.main import connect_nats, database_url, tune_gc
 from services.projector.rebuild import RebuildReport, rebuild
 
 
@@ -27,6 +27,7 @@ class QueryApiError(RuntimeError):
 async def rebuild_projections(settings: Settings | None = None) -> RebuildReport:
     """`slipway projections rebuild`: a fresh read model from sequence 1, swapped in atomically."""
     settings = settings or Settings()
+    tune_gc()
     nc = await connect_nats(settings, "slipway-rebuild")
     try:
         return await rebuild(

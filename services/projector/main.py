@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import signal
 import sys
@@ -29,6 +30,17 @@ log = logging.getLogger("slipway.projector")
 
 class ConfigurationError(RuntimeError):
     pass
+
+
+def tune_gc() -> None:
+    """Collect young objects 70x less often, and never scan what exists at start-up.
+
+    A projected batch allocates tens of thousands of short-lived objects (decoded events, folded
+    states, rows) that reference counting frees by itself; at the default threshold (700) the
+    cyclic collector runs thousands of times per catch-up and costs a third of the CPU.
+    """
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
 
 
 def database_url(settings: Settings) -> str:
@@ -112,6 +124,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
 
 def main() -> None:
+    tune_gc()
     settings = Settings()
     logging.basicConfig(
         level=settings.log_level.upper(),
