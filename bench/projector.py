@@ -21,6 +21,7 @@ import contextlib
 import gc
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -46,7 +47,12 @@ from services.projector.main import tune_gc  # noqa: E402
 from services.projector.rebuild import rebuild  # noqa: E402
 from services.projector.runner import ProjectorRunner  # noqa: E402
 from tests.support.histories import build_log, publish_sealed, seal_all  # noqa: E402
-from tests.support.postgres import TemporaryPostgres, asyncpg_url, create_database  # noqa: E402
+from tests.support.postgres import (  # noqa: E402
+    TemporaryPostgres,
+    asyncpg_url,
+    create_database,
+    drop_database,
+)
 
 TOKEN = "bench-token"
 
@@ -174,13 +180,14 @@ async def list_latencies(
 async def run(events: int, deployments: int, requests: int) -> dict[str, Any]:
     work = Path(tempfile.mkdtemp(prefix="slipway-bench-"))
     cluster = None
+    db_name = f"bench_{int(time.time())}"
     if os.environ.get("DATABASE_URL"):
         server_url = asyncpg_url(os.environ["DATABASE_URL"])
     else:
         cluster = TemporaryPostgres().start()
         server_url = cluster.url
     try:
-        db_url = await create_database(server_url, f"bench_{int(time.time())}")
+        db_url = await create_database(server_url, db_name)
         await migrate(db_url)
         started = time.monotonic()
         sealed = seal_all(build_log(deployments=deployments, projects=50, min_events=events))
@@ -237,6 +244,9 @@ async def run(events: int, deployments: int, requests: int) -> dict[str, Any]:
     finally:
         if cluster is not None:
             cluster.stop()
+        else:
+            await drop_database(server_url, db_name)
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def main() -> None:

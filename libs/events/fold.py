@@ -198,9 +198,7 @@ def evolve_deployment(state: DeploymentState, event: Envelope) -> DeploymentStat
         return _replace(state, containers=kept + tuple(d.containers))
     if isinstance(d, ev.ContainersRemoved):
         gone = set(d.container_ids)
-        return _replace(
-            state, containers=tuple(c for c in state.containers if c.id not in gone)
-        )
+        return _replace(state, containers=tuple(c for c in state.containers if c.id not in gone))
     if isinstance(d, ev.ArtifactPruned):
         return _replace(state, pruned=state.pruned | {d.kind})
     return state
