@@ -16,6 +16,7 @@ class Settings(BaseSettings):
     gateway_port: int = 8000
     gateway_host: str = Field(default="127.0.0.1", description="Listen address of the gateway.")
     api_port: int = 8001
+    api_host: str = Field(default="127.0.0.1", description="Address the query API binds to.")
     edge_port: int = 8080
     caddy_admin: str = "127.0.0.1:2019"
     nats_url: str | None = Field(default=None, description="External NATS; else embedded.")
@@ -85,6 +86,25 @@ class Settings(BaseSettings):
     max_static_bundle_bytes: int = 500 * 1024 * 1024
     max_archive_files: int = 100_000
     max_archive_expanded_bytes: int = 2 * 1024 * 1024 * 1024
+
+    # Projector and query API (§8).
+    projector_batch_size: int = Field(
+        default=500, description="Events per fetch (and transaction) of the live consumer."
+    )
+    projector_catch_up_batch: int = Field(
+        default=2000, description="Events per transaction when catching up or rebuilding."
+    )
+    projector_fetch_wait_s: float = Field(
+        default=1.0, description="Long-poll of an idle consumer fetch (lock checks between)."
+    )
+    projector_standby_poll_s: float = Field(
+        default=1.0, description="How often a standby projector tries to take the lock."
+    )
+    projector_lag_log_s: float = Field(default=10.0, description="Lag log line interval.")
+    min_seq_wait_s: float = Field(
+        default=2.0, description="Read-your-writes wait for the checkpoint before a direct fold."
+    )
+    log_level: str = "INFO"
 
     # Post-deploy.
     cron_tick_s: float = 60.0

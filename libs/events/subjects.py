@@ -15,6 +15,10 @@ KV_LOCKS = "locks"
 KV_CRONS = "crons"
 KV_TRIGGER_RESULTS = "trigger-results"
 
+# The projector's durable consumer on EVENTS_STREAM and its single-runner key in KV_LOCKS.
+PROJECTOR_CONSUMER = "projector"
+PROJECTOR_LOCK = "projector"
+
 EVENTS_ALL = "events.>"
 LOGS_ALL = "logs.>"
 TRIGGERS_DEPLOY = "triggers.deploy"

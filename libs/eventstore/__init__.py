@@ -10,7 +10,12 @@ from libs.eventstore.errors import (
     StreamMisconfigured,
     VersionConflict,
 )
-from libs.eventstore.store import Appended, JetStreamEventStore, PendingAppend
+from libs.eventstore.store import (
+    Appended,
+    JetStreamEventStore,
+    PendingAppend,
+    StoredMessage,
+)
 
 __all__ = [
     "AppendRejected",
@@ -23,6 +28,7 @@ __all__ = [
     "PendingAppend",
     "Repository",
     "StaleRead",
+    "StoredMessage",
     "StreamMisconfigured",
     "TooManyConflicts",
     "VersionConflict",

@@ -53,6 +53,16 @@ class PendingAppend:
     prev_hash: str | None
 
 
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message as the stream holds it: sequence, subject, server time and exact bytes."""
+
+    seq: int
+    subject: str
+    stored_at: datetime
+    raw: bytes
+
+
 @dataclass
 class _DirectBatch:
     done: asyncio.Future[int]  # how many more messages match after this batch
@@ -275,6 +285,37 @@ class JetStreamEventStore:
         finally:
             del self._direct_pending[token]
 
+    async def read_raw(
+        self,
+        subject_filter: str,
+        *,
+        from_seq: int = 1,
+        start_time: datetime | None = None,
+        batch: int = DIRECT_BATCH,
+    ) -> AsyncGenerator[StoredMessage, None]:
+        """Stored messages matching a filter, in stream order, undecoded: export and
+        verification work on the exact bytes, and any stream with `allow_direct` can be read
+        (the query API reads SLIPWAY_LOGS through a store named after it)."""
+        request: dict[str, Any] = {"next_by_subj": subject_filter, "batch": batch}
+        if start_time is not None:
+            request["start_time"] = _rfc3339(start_time)
+        else:
+            request["seq"] = max(1, from_seq)
+        while True:
+            msgs, pending = await self._direct_batch(request)
+            for msg in msgs:
+                hdr = msg.headers or {}
+                yield StoredMessage(
+                    seq=int(hdr["Nats-Sequence"]),
+                    subject=hdr.get("Nats-Subject", msg.subject),
+                    stored_at=_parse_ts(hdr["Nats-Time-Stamp"]),
+                    raw=msg.data,
+                )
+            if not msgs or pending == 0:
+                return
+            request.pop("start_time", None)
+            request["seq"] = int((msgs[-1].headers or {})["Nats-Sequence"]) + 1
+
     async def read_subjects(
         self,
         subject_filter: str,
@@ -379,6 +420,63 @@ class JetStreamEventStore:
             EVENTS_ALL, from_seq=from_seq, start_time=start_time, until_seq=until_seq
         ):
             yield rec
+
+    async def replay(
+        self,
+        subject_filter: str = EVENTS_ALL,
+        *,
+        from_seq: int = 1,
+        until_seq: int | None = None,
+        chunk: int = 500,
+    ) -> AsyncGenerator[list[Recorded], None]:
+        """Stored events in stream order, in chunks, up to `until_seq` or to the last event
+        stored when the replay began: the bulk reader (catch-up, rebuild).
+
+        An ordered push consumer (served by the stream leader): its messages carry their
+        sequence and time in the reply subject, with no headers to parse, and the server sends
+        as fast as the reader takes them (flow control), several times faster than direct gets.
+        """
+        target = until_seq if until_seq is not None else await self.last_seq()
+        if target < from_seq:
+            return
+        queue: asyncio.Queue[list[StoredMessage] | None] = asyncio.Queue(maxsize=8)
+        buf: list[StoredMessage] = []
+        finished = False
+
+        async def on_msg(msg: Msg) -> None:
+            nonlocal buf, finished
+            if finished:
+                return
+            tokens = (msg.reply or "").split(".")
+            # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending> (9 tokens),
+            # or with <domain>.<account hash> after ACK and a random last token.
+            off = 0 if len(tokens) == 9 else 2
+            seq, pending = int(tokens[5 + off]), int(tokens[8 + off])
+            if seq > target:
+                return
+            buf.append(StoredMessage(seq, msg.subject, _stored_at_of_delivery(msg), msg.data))
+            finished = seq >= target or pending == 0
+            if len(buf) >= chunk or finished:
+                out, buf = buf, []
+                await queue.put(out)  # holds the consumer back while the reader is behind
+                if finished:
+                    await queue.put(None)
+
+        sub = await self.nc.jetstream().subscribe(
+            subject_filter,
+            ordered_consumer=True,
+            stream=self.stream,
+            cb=on_msg,
+            config=ConsumerConfig(
+                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(1, from_seq)
+            ),
+        )
+        try:
+            while (batch := await queue.get()) is not None:
+                yield [Recorded(m.seq, m.stored_at, m.raw, registry.decode(m.raw)) for m in batch]
+        finally:
+            finished = True
+            await sub.unsubscribe()
 
     async def follow(
         self, subject_filter: str = EVENTS_ALL, *, from_seq: int = 1

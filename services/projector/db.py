@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.ext.asyncio import AsyncSession as AsyncSession
 
@@ -27,9 +29,18 @@ def check_url(url: str) -> str:
     return url
 
 
-def make_engine(url: str) -> AsyncEngine:
-    """An async engine; SQLite gets WAL and foreign keys so it behaves like the real thing."""
-    engine = create_async_engine(check_url(url))
+def make_engine(url: str, *, schema: str | None = None) -> AsyncEngine:
+    """An async engine; SQLite gets WAL and foreign keys so it behaves like the real thing.
+
+    `schema` (PostgreSQL): the schema unqualified names resolve to, e.g. a rebuild's fresh one.
+    """
+    check_url(url)
+    if schema is not None:
+        if not url.startswith("postgresql"):
+            raise UnsupportedDatabase("a schema other than the default needs PostgreSQL")
+        engine = create_async_engine(url, connect_args={"server_settings": {"search_path": schema}})
+        return engine
+    engine = create_async_engine(url)
     if engine.dialect.name == "sqlite":
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -61,11 +72,27 @@ def _upgrade(connection: Connection, url: str, revision: str) -> None:
     command.upgrade(cfg, revision)
 
 
+# pg_advisory_xact_lock key: two processes starting at once migrate one after the other.
+_MIGRATION_LOCK_KEY = 0x51_1B_4A_7E
+
+
 async def migrate_engine(engine: AsyncEngine, revision: str = "head") -> None:
     """Runs the migrations on an existing async engine (inside a running event loop)."""
     url = engine.url.render_as_string(hide_password=False)
-    async with engine.begin() as conn:
-        await conn.run_sync(_upgrade, url, revision)
+    for attempt in range(10):
+        try:
+            async with engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    await conn.execute(
+                        text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK_KEY}
+                    )
+                await conn.run_sync(_upgrade, url, revision)
+            return
+        except OperationalError:
+            # SQLite: another process migrates the same file right now ("database is locked").
+            if engine.dialect.name != "sqlite" or attempt == 9:
+                raise
+            await asyncio.sleep(0.2 * (attempt + 1))
 
 
 async def migrate(url: str, revision: str = "head") -> None:

@@ -121,20 +121,34 @@ def parse_time(value: datetime | str | None, name: str) -> datetime | None:
 
 
 async def _deployment_records(
-    session: AsyncSession, rows: Sequence[Deployment], base_domain: str, edge_port: int | None
+    session: AsyncSession,
+    rows: Sequence[tuple[str, dict[str, object] | None]],
+    base_domain: str,
+    edge_port: int | None,
 ) -> list[Record]:
-    ids = [r.id for r in rows]
-    if not ids:
-        return []
-    jobs: dict[str, list[Job]] = defaultdict(list)
-    for j in await session.scalars(select(Job).where(Job.deployment_id.in_(ids))):
-        jobs[j.deployment_id].append(j)
-    containers: dict[str, list[Container]] = defaultdict(list)
-    for c in await session.scalars(select(Container).where(Container.deployment_id.in_(ids))):
-        containers[c.deployment_id].append(c)
+    """Records of (id, stored record) rows, in order; rows without a stored record (written
+    before revision 0002) are rebuilt from their deployment, job and container rows."""
+    missing = [did for did, stored in rows if stored is None]
+    rebuilt: dict[str, Record] = {}
+    if missing:
+        deployments = list(
+            await session.scalars(select(Deployment).where(Deployment.id.in_(missing)))
+        )
+        jobs: dict[str, list[Job]] = defaultdict(list)
+        for j in await session.scalars(select(Job).where(Job.deployment_id.in_(missing))):
+            jobs[j.deployment_id].append(j)
+        containers: dict[str, list[Container]] = defaultdict(list)
+        for c in await session.scalars(
+            select(Container).where(Container.deployment_id.in_(missing))
+        ):
+            containers[c.deployment_id].append(c)
+        for d in deployments:
+            rebuilt[d.id] = records.record_from_rows(
+                d, jobs[d.id], containers[d.id], base_domain, edge_port=edge_port
+            )
     return [
-        records.record_from_rows(r, jobs[r.id], containers[r.id], base_domain, edge_port=edge_port)
-        for r in rows
+        records.with_urls(stored, base_domain, edge_port) if stored is not None else rebuilt[did]
+        for did, stored in rows
     ]
 
 
@@ -185,20 +199,21 @@ async def list_deployments(
                 and_(Deployment.created_at == after, Deployment.id < last_id),
             )
         )
-    rows = list(
-        await session.scalars(
-            select(Deployment)
-            .where(*where)
-            .order_by(Deployment.created_at.desc(), Deployment.id.desc())
-            .limit(size + 1)
-        )
+    result = await session.execute(
+        select(Deployment.id, Deployment.created_at, Deployment.record)
+        .where(*where)
+        .order_by(Deployment.created_at.desc(), Deployment.id.desc())
+        .limit(size + 1)
     )
+    rows = [(r[0], r[1], r[2]) for r in result]
     more, rows = len(rows) > size, rows[:size]
-    items = await _deployment_records(session, rows, base_domain, edge_port)
+    items = await _deployment_records(
+        session, [(did, stored) for did, _, stored in rows], base_domain, edge_port
+    )
     next_cursor = None
     if more:
-        last = rows[-1]
-        next_cursor = _encode_cursor(records.iso(last.created_at) or "", last.id)
+        last_id, last_created, _ = rows[-1]
+        next_cursor = _encode_cursor(records.iso(last_created) or "", last_id)
     return Page(items, next_cursor)
 
 
@@ -209,7 +224,11 @@ async def get_deployment(
     base_domain: str = DEFAULT_BASE_DOMAIN,
     edge_port: int | None = DEFAULT_EDGE_PORT,
 ) -> Record | None:
-    row = await session.get(Deployment, deployment_id)
+    found = await session.execute(
+        select(Deployment.id, Deployment.record).where(Deployment.id == deployment_id)
+    )
+    first = found.first()
+    row = (first[0], first[1]) if first is not None else None
     if row is None:
         return None
     return (await _deployment_records(session, [row], base_domain, edge_port))[0]

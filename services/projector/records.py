@@ -69,7 +69,20 @@ def deployment_columns(record: Record) -> dict[str, Any]:
         "finished_at": parse_iso(record["finished_at"]),
         "cancelled_reason": record["cancelled_reason"],
         "seq": record["seq"],
+        "record": record,
     }
+
+
+def with_urls(
+    record: Record,
+    base_domain: str = DEFAULT_BASE_DOMAIN,
+    edge_port: int | None = DEFAULT_EDGE_PORT,
+) -> Record:
+    """A stored record with its URLs derived for these settings."""
+    out = dict(record)
+    out["url"] = environment_url(record["project"], record["environment"], base_domain, edge_port)
+    out["deployment_url"] = deployment_url(record["project"], record["id"], base_domain, edge_port)
+    return out
 
 
 def job_columns(deployment_id: str, job: Record) -> dict[str, Any]:

@@ -123,6 +123,9 @@ class Deployment(Base):
     finished_at: Mapped[datetime | None]
     cancelled_reason: Mapped[str | None] = mapped_column(Text)
     seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The whole §10 record as the projection wrote it (URLs are re-derived on read): a list is
+    # one indexed query with no join. None on rows written before revision 0002.
+    record: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class Job(Base):

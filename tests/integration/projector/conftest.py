@@ -1,93 +1,57 @@
-"""A real PostgreSQL for the projector tests: `DATABASE_URL`, else a throwaway cluster.
-
-The cluster is started once per session with initdb/pg_ctl (as `nobody` when run by root, since
-initdb refuses root) and every test gets a database of its own.
+"""Real servers for the projector tests: the session PostgreSQL (a database per test), SQLite
+files, and a NATS server per test — the projector consumes the whole event stream with a durable
+consumer and a lock key of fixed names, so tests cannot share one stream.
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import socket
-import subprocess
-import tempfile
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import asyncpg
+import nats
 import pytest
+from nats.aio.client import Client as NATS
 
+from libs.eventstore import BootstrapOptions, JetStreamEventStore, bootstrap
+from libs.infra import EmbeddedNats
 from tests.unit.projector.support import Db, open_db
 
-
-def _as_asyncpg(url: str) -> str:
-    for prefix in ("postgresql+asyncpg://", "postgresql://", "postgres://"):
-        if url.startswith(prefix):
-            return "postgresql+asyncpg://" + url[len(prefix) :]
-    raise pytest.UsageError(f"DATABASE_URL must be a PostgreSQL URL, got {url.split(':')[0]}://…")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _run(argv: list[str], run_as: str | None) -> None:
-    if run_as is not None:
-        argv = ["runuser", "-u", run_as, "--", *argv]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} failed:\n{done.stdout}\n{done.stderr}")
-
-
-@pytest.fixture(scope="session")
-def postgres_server() -> Iterator[str]:
-    """An admin URL (postgresql+asyncpg://…/postgres) of a server the tests may create DBs on."""
-    if url := os.environ.get("DATABASE_URL"):
-        yield _as_asyncpg(url)
-        return
-    if shutil.which("initdb") is None or shutil.which("pg_ctl") is None:
-        pytest.skip("no DATABASE_URL and no initdb/pg_ctl on PATH")
-    run_as = "nobody" if os.geteuid() == 0 else None
-    base = Path(tempfile.mkdtemp(prefix="slipway-pg-"))
-    data = base / "data"
-    if run_as is not None:
-        shutil.chown(base, user=run_as)
-    port = _free_port()
-    _run(
-        ["initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "--no-sync", "-E", "UTF8"],
-        run_as,
-    )
-    options = f"-p {port} -k {base} -c listen_addresses=127.0.0.1 -F"
-    log = base / "server.log"
-    _run(["pg_ctl", "-D", str(data), "-o", options, "-l", str(log), "-w", "start"], run_as)
-    try:
-        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        _run(["pg_ctl", "-D", str(data), "-m", "immediate", "-w", "stop"], run_as)
-        shutil.rmtree(base, ignore_errors=True)
+LOCK_TTL_S = 2.0
 
 
 @pytest.fixture
-async def db(postgres_server: str) -> AsyncIterator[Db]:
-    """A migrated, empty read model in a database of its own."""
-    name = f"projector_{uuid.uuid4().hex[:16]}"
-    admin = postgres_server.replace("postgresql+asyncpg://", "postgresql://", 1)
-    conn = await asyncpg.connect(admin)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    base, _, _ = postgres_server.rpartition("/")
-    database = await open_db(f"{base}/{name}")
+async def db(postgres_database: str) -> AsyncIterator[Db]:
+    """A migrated, empty read model in a PostgreSQL database of its own."""
+    database = await open_db(postgres_database)
     try:
         yield database
     finally:
         await database.engine.dispose()
-        conn = await asyncpg.connect(admin)
-        try:
-            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        finally:
-            await conn.close()
+
+
+@pytest.fixture(params=["postgresql", "sqlite"])
+def read_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty read model URL: a PostgreSQL database of its own, or a SQLite file."""
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'readmodel.db'}"
+    url: str = request.getfixturevalue("postgres_database")
+    return url
+
+
+@pytest.fixture
+def projector_nats(tmp_path: Path) -> Iterator[str]:
+    with EmbeddedNats(tmp_path / "nats") as server:
+        yield server.url
+
+
+@pytest.fixture
+async def pnc(projector_nats: str) -> AsyncIterator[NATS]:
+    conn = await nats.connect(projector_nats)
+    await bootstrap(conn, BootstrapOptions(lease_ttl_s=LOCK_TTL_S))
+    yield conn
+    await conn.close()
+
+
+@pytest.fixture
+def pstore(pnc: NATS) -> JetStreamEventStore:
+    return JetStreamEventStore(pnc)

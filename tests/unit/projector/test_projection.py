@@ -7,13 +7,13 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from libs.events import Aggregate, DeploymentType, Recorded, fold_deployment
 from libs.events import catalog as ev
 from services.projector.db import UnsupportedDatabase, make_engine, migrate_sync
 from services.projector.project import BatchOutOfOrder, Projector, StaleHistory
-from services.projector.queries import get_deployment
+from services.projector.queries import get_deployment, list_deployments
 from services.projector.records import deployment_record
 from services.projector.schema import Checkpoint, Deployment
 from tests.unit.projector.support import Db, FakeLog, image_run, requested
@@ -98,3 +98,17 @@ def test_migrations_run_without_an_event_loop(tmp_path: Path) -> None:
     migrate_sync(url)
     migrate_sync(url)
     assert (tmp_path / "sync.db").stat().st_size > 0
+
+
+async def test_rows_without_a_stored_record_are_read_back_from_their_columns(db: Db) -> None:
+    log, did = FakeLog(), str(uuid.uuid4())
+    log.deployment(did, requested(did, kind=DeploymentType.IMAGE))
+    image_run(log, did)
+    async with db.sessions() as session:
+        await Projector(log.load).apply_batch(session, log.events)
+    async with db.sessions() as session, session.begin():
+        await session.execute(update(Deployment).values(record=None))  # as before revision 0002
+    expected = deployment_record(fold_deployment(log.events, did))
+    async with db.sessions() as session:
+        assert await get_deployment(session, did) == expected
+        assert (await list_deployments(session)).items == [expected]
