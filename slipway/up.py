@@ -165,7 +165,13 @@ class Supervisor:
 
 
 def available_services() -> list[str]:
-    return [s for s in SERVICES if importlib.util.find_spec(f"services.{s}.main") is not None]
+    def present(name: str) -> bool:
+        try:
+            return importlib.util.find_spec(f"services.{name}.main") is not None
+        except ModuleNotFoundError:
+            return False
+
+    return [s for s in SERVICES if present(s)]
 
 
 async def _prepare(settings: Settings, nats_url: str, database_url: str) -> None:
