@@ -28,6 +28,7 @@ from services.postdeploy.ports import (
     EdgeCaller,
     EdgeResult,
     EnvLog,
+    Level,
     RunnerLock,
 )
 
@@ -146,9 +147,9 @@ class CronRunner:
         await self._log(record, _describe(record, result), _level(result))
         await self._record(record.key, slot, result)
 
-    async def _log(self, record: CronRecord, line: str, level: str) -> None:
+    async def _log(self, record: CronRecord, line: str, level: Level) -> None:
         try:
-            await self.env_log.write(record.environment_id, line, level)  # type: ignore[arg-type]
+            await self.env_log.write(record.environment_id, line, level)
         except Exception as exc:
             log.warning("cannot write the log of %s: %s", record.environment_id, exc)
 
@@ -173,7 +174,7 @@ class CronRunner:
                 continue
 
 
-def _level(result: EdgeResult) -> str:
+def _level(result: EdgeResult) -> Level:
     if result.status is None or result.status >= 500:
         return "error"
     return "warning" if result.status >= 400 else "info"

@@ -14,6 +14,7 @@ from services.postdeploy.cron_schedule import CronClock
 from services.postdeploy.crons_job import configure_crons, remove_crons_if_ended
 from services.postdeploy.ports import (
     CronStore,
+    EdgeCaller,
     ImageFiles,
     Screenshotter,
     VulnerabilityScanner,
@@ -34,6 +35,7 @@ class PostDeploy:
     files: ImageFiles | None
     scanner: VulnerabilityScanner | None
     clock: CronClock
+    edge: EdgeCaller | None = None
     docker_missing: str | None = None
 
 
@@ -53,7 +55,8 @@ def job_handlers(deps: PostDeploy, slots: int) -> dict[JobType, JobTypeSpec]:
         await remove_crons_if_ended(ctx, store=deps.crons)
 
     async def screenshot(ctx: JobContext) -> JobResult:
-        return JobResult(await take_screenshot(ctx, browser=deps.browser, objects=deps.objects))
+        out = await take_screenshot(ctx, browser=deps.browser, objects=deps.objects, edge=deps.edge)
+        return JobResult(out)
 
     async def scan(ctx: JobContext) -> JobResult:
         out = await scan_vulnerabilities(
@@ -69,9 +72,8 @@ def job_handlers(deps: PostDeploy, slots: int) -> dict[JobType, JobTypeSpec]:
         return JobResult(await capture_source_maps(ctx, files=deps.files, objects=deps.objects))
 
     async def image_cleanup(ctx: JobContext) -> None:
-        remove = getattr(deps.files, "remove_leftovers", None)
-        if remove is not None:
-            await remove(ctx.labels)
+        if deps.files is not None:
+            await deps.files.remove_leftovers(ctx.labels)
 
     return {
         JobType.CONFIGURE_CRONS: JobTypeSpec(crons, slots, crons_cleanup),

@@ -45,13 +45,14 @@ async def serve(settings: Settings, stop: asyncio.Event, *, name: str | None = N
     name = name or f"{socket.gethostname()}:{os.getpid()}"
     nc = await nats.connect(nats_url(settings), name=f"postdeploy {name}")
     js = nc.jetstream()
-    crons = KvCronStore(await js.key_value(subjects.KV_CRONS))
+    crons = KvCronStore(await js.key_value(subjects.KV_CRONS), js)
     objects = NatsArtifactStore(js)
     env_log = NatsEnvLog(js)
     repo = Repository(JetStreamEventStore(nc))
     docker_missing = os.environ.get("SLIPWAY_DOCKER_UNAVAILABLE") or None
     files = None if docker_missing else DockerImageFiles()
     scanner = find_scanner(settings.scan_timeout_s)
+    caller = HttpxEdgeCaller(f"http://{EDGE_HOST}:{settings.edge_port}")
     deps = PostDeploy(
         repo=repo,
         crons=crons,
@@ -62,10 +63,10 @@ async def serve(settings: Settings, stop: asyncio.Event, *, name: str | None = N
         files=files,
         scanner=scanner,
         clock=CronClock(settings.cron_minute_s),
+        edge=caller,
         docker_missing=docker_missing,
     )
     executor = Executor(nc, job_handlers(deps, settings.job_slots), settings=settings, name=name)
-    caller = HttpxEdgeCaller(f"http://{EDGE_HOST}:{settings.edge_port}")
     runner = CronRunner(
         store=crons,
         lock=KvRunnerLock(

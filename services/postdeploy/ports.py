@@ -121,6 +121,10 @@ class ImageFiles(Protocol):
         """
         ...
 
+    async def remove_leftovers(self, labels: Mapping[str, str]) -> None:
+        """Cleanup of a stopped attempt: whatever `read` left behind with these labels."""
+        ...
+
 
 class ScannerFailed(Exception):
     """The vulnerability scanner ran and failed (no database, no network, ...)."""

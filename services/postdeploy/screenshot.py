@@ -9,7 +9,12 @@ from libs.events.hosts import deployment_host
 from libs.events.outputs import ArtifactOutput
 from libs.events.subjects import ObjectPrefix, object_name
 from libs.jobs import JobContext, JobError, JobSkip
-from services.postdeploy.ports import BrowserUnavailable, ScreenshotFailed, Screenshotter
+from services.postdeploy.ports import (
+    BrowserUnavailable,
+    EdgeCaller,
+    ScreenshotFailed,
+    Screenshotter,
+)
 
 WIDTH, HEIGHT = 1280, 800
 
@@ -32,15 +37,27 @@ def screenshot_object(deployment_id: str) -> str:
 
 
 async def take_screenshot(
-    ctx: JobContext, *, browser: Screenshotter, objects: ArtifactBytes
+    ctx: JobContext,
+    *,
+    browser: Screenshotter,
+    objects: ArtifactBytes,
+    edge: EdgeCaller | None = None,
+    preflight_timeout_s: float = 10.0,
 ) -> ArtifactOutput:
     settings = ctx.settings
-    url = (
-        deployment_origin(
-            ctx.deployment_id, ctx.state.project, settings.base_domain, settings.edge_port
-        )
-        + "/"
-    )
+    project = ctx.state.project
+    host = deployment_host(ctx.deployment_id, project, settings.base_domain)
+    origin = deployment_origin(ctx.deployment_id, project, settings.base_domain, settings.edge_port)
+    url = origin + "/"
+    status = None
+    if edge is not None:
+        # A browser renders its own error page for a URL that does not answer; say why instead.
+        headers = {"User-Agent": "slipway-screenshot/1"}
+        answer = await edge.call("GET", host, "/", headers, preflight_timeout_s)
+        if answer.status is None:
+            raise JobError(f"{url} does not answer: {answer.error}", "unreachable")
+        status = answer.status
+        ctx.log.info(f"{url} answered {status}")
     ctx.log.info(f"capturing {url} at {WIDTH}x{HEIGHT}")
     try:
         png = await browser.capture(url, WIDTH, HEIGHT)
@@ -55,8 +72,11 @@ async def take_screenshot(
     name = screenshot_object(ctx.deployment_id)
     size = await objects.put_bytes(name, png)
     ctx.log.info(f"stored {name} ({size} bytes)")
+    summary = f"screenshot of {url}: {width}x{height} PNG, {size} bytes"
+    if status is not None and status >= 400:
+        summary += f" (the page answered {status})"
     return ArtifactOutput(
         objects=(name,),
-        summary=f"screenshot of {url}: {width}x{height} PNG, {size} bytes",
-        details={"url": url, "width": width, "height": height, "bytes": size},
+        summary=summary,
+        details={"url": url, "status": status, "width": width, "height": height, "bytes": size},
     )

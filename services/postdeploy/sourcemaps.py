@@ -61,10 +61,18 @@ def commit_of(state: DeploymentState) -> str | None:
 
 
 def static_output(state: DeploymentState) -> DeployStaticOutput | None:
+    """Where the static files are: the deploy job's root, and the object they came from (the
+    deploy job's, else the build's)."""
     for jt in (JobType.DEPLOY_STATIC, JobType.DEPLOY_STATIC_BUNDLE):
         out = state.output_of(jt)
         if out is not None:
-            return DeployStaticOutput.model_validate(out)
+            deployed = DeployStaticOutput.model_validate(out)
+            if deployed.static_object is None:
+                built = state.output_of(JobType.BUILD_IMAGE) or {}
+                source = built.get("static_object") or state.source.static_object
+                if source:
+                    deployed = deployed.model_copy(update={"static_object": str(source)})
+            return deployed
     return None
 
 

@@ -147,6 +147,9 @@ class FakeImageFiles:
         files = self.images[image]
         return {p: d for p, d in files.items() if wanted(p) and len(d) <= max_file_bytes}
 
+    async def remove_leftovers(self, labels: Mapping[str, str]) -> None:
+        return None  # reading leaves nothing behind here
+
 
 @dataclass
 class FakeScanner:

@@ -124,3 +124,17 @@ async def test_only_the_newest_admission_of_an_environment_is_active() -> None:
 )
 def test_the_fake_store_matches_keys_like_nats(pattern: str, key: str, match: bool) -> None:
     assert key_matches(pattern, key) is match
+
+
+def test_cron_keys_and_filters_refuse_what_would_widen_them() -> None:
+    from libs.events.subjects import cron_filter, cron_key
+
+    assert cron_key("shop_prod", "d1", 2) == "shop_prod.d1.2"
+    assert cron_filter() == ">"
+    assert cron_filter("shop_prod") == "shop_prod.>"
+    assert cron_filter("shop_prod", "d1") == "shop_prod.d1.*"
+    for bad in ("a.b", "*", ">", ""):
+        with pytest.raises(ValueError):
+            cron_key("shop_prod", bad, 0)
+    with pytest.raises(ValueError, match=">= 0"):
+        cron_key("shop_prod", "d1", -1)

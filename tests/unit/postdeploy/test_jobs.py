@@ -18,6 +18,7 @@ from libs.events.values import ConfigSnapshot, CronSpec, DeploymentType, JobSpec
 from libs.jobs import Fenced, JobError, JobSkip
 from services.postdeploy.adapters.fakes import (
     FakeCronStore,
+    FakeEdgeCaller,
     FakeImageFiles,
     FakeScanner,
     FakeScreenshotter,
@@ -235,3 +236,29 @@ async def test_a_static_deployment_has_nothing_to_scan() -> None:
         await scan_vulnerabilities(
             ctx, files=FakeImageFiles({}), scanner=None, objects=FakeArtifactStore()
         )
+
+
+async def test_a_deployment_url_that_does_not_answer_fails_the_screenshot_with_why() -> None:
+    plan = (JobSpec(id="screenshot", type=JobType.TAKE_SCREENSHOT, optional=True),)
+    story = Story("dep1", DeploymentType.IMAGE, plan=plan).admit().start("screenshot")
+    ctx, _ = context_for(story, "screenshot")
+    browser = FakeScreenshotter(png(1280, 800))
+    with pytest.raises(JobError, match="does not answer: connection refused") as err:
+        await take_screenshot(
+            ctx, browser=browser, objects=FakeArtifactStore(), edge=FakeEdgeCaller(status=None)
+        )
+    assert err.value.code == "unreachable"
+    assert browser.urls == []
+
+
+async def test_the_answer_of_the_page_is_kept_with_the_screenshot() -> None:
+    plan = (JobSpec(id="screenshot", type=JobType.TAKE_SCREENSHOT, optional=True),)
+    story = Story("dep1", DeploymentType.IMAGE, plan=plan).admit().start("screenshot")
+    ctx, _ = context_for(story, "screenshot")
+    edge = FakeEdgeCaller(status=404)
+    out = await take_screenshot(
+        ctx, browser=FakeScreenshotter(png(1280, 800)), objects=FakeArtifactStore(), edge=edge
+    )
+    assert out.details["status"] == 404
+    assert out.summary.endswith("(the page answered 404)")
+    assert edge.calls[0].host == "d-dep1.proj.localhost"

@@ -115,3 +115,33 @@ async def test_a_deployment_with_nothing_built_is_skipped() -> None:
     assert story.state.jobs["sourcemaps"].status is JobStatus.RUNNING
     with pytest.raises(JobSkip, match="no build output"):
         await capture_source_maps(ctx, files=None, objects=FakeArtifactStore())
+
+
+async def test_a_static_build_s_object_is_the_fallback_when_the_deploy_names_none(
+    tmp_path: Path,
+) -> None:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo("main.js.map")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"{}"))
+    objects = FakeArtifactStore()
+    objects.objects["static/dep1.tar.gz"] = buf.getvalue()
+    plan = (
+        JobSpec(id="build", type=JobType.BUILD_IMAGE),
+        JobSpec(id="deploy-static", type=JobType.DEPLOY_STATIC, depends_on=("build",)),
+        JobSpec(id="sourcemaps", type=JobType.CAPTURE_SOURCE_MAPS, depends_on=("deploy-static",)),
+    )
+    story = Story("dep1", DeploymentType.GIT, plan=plan, commit="abc").admit()
+    build = {
+        "preset": "static",
+        "kind": "static",
+        "signal": "x",
+        "static_object": "static/dep1.tar.gz",
+    }
+    story.start("build").succeed("build", build)
+    deployed = DeployStaticOutput(static_root=str(tmp_path / "elsewhere"))
+    story.start("deploy-static").succeed("deploy-static", deployed.model_dump(mode="json"))
+    ctx, _ = context_for(story.start("sourcemaps"), "sourcemaps")
+    out = await capture_source_maps(ctx, files=None, objects=objects)
+    assert out.objects == ("sourcemaps/abc/main.js.map",)
