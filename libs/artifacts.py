@@ -1,7 +1,8 @@
 """Files shared between services on different hosts: the `artifacts` object store (§2).
 
-Object names come from `libs.events.subjects.object_name`; files are streamed from and to disk,
-never held whole in memory.
+Object names come from `libs.events.subjects.object_name`. `put_file`/`get_file` stream from and
+to disk (sources, bundles, static files); the small post-deploy artifacts (screenshots, SBOMs,
+source maps) go through `put_bytes`/`get_bytes`.
 """
 
 from __future__ import annotations
@@ -38,7 +39,29 @@ class ArtifactStore(Protocol):
         ...
 
 
+class ArtifactBytes(Protocol):
+    """Small objects held in memory (screenshots, SBOMs, source maps)."""
+
+    async def put_bytes(self, name: str, data: bytes) -> int:
+        """Store `data` as `name` (replacing an older one); returns its size."""
+        ...
+
+    async def get_bytes(self, name: str) -> bytes:
+        """The content of `name`. Raises ArtifactNotFound."""
+        ...
+
+    async def size(self, name: str) -> int | None:
+        """Size of `name`, None when it is not stored."""
+        ...
+
+
+class Artifacts(ArtifactStore, ArtifactBytes, Protocol):
+    """Both: what the post-deploy jobs and the artifacts API use."""
+
+
 class NatsArtifactStore:
+    """Implements `ArtifactStore` and `ArtifactBytes` on the JetStream object store."""
+
     def __init__(
         self, js: JetStreamContext, bucket: str = OBJECT_STORE, *, chunk_bytes: int | None = None
     ) -> None:
@@ -80,6 +103,27 @@ class NatsArtifactStore:
         except ObjectNotFoundError:
             pass
 
+    async def put_bytes(self, name: str, data: bytes) -> int:
+        store = await self._obj()
+        info = await store.put(name, data)
+        return int(info.size or 0)
+
+    async def get_bytes(self, name: str) -> bytes:
+        store = await self._obj()
+        try:
+            result = await store.get(name)
+        except ObjectNotFoundError:
+            raise ArtifactNotFound(name) from None
+        return bytes(result.data or b"")
+
+    async def size(self, name: str) -> int | None:
+        store = await self._obj()
+        try:
+            info = await store.get_info(name)
+        except ObjectNotFoundError:
+            return None
+        return int(info.size or 0)
+
 
 class FakeArtifactStore:
     """In memory, for unit tests."""
@@ -99,3 +143,16 @@ class FakeArtifactStore:
 
     async def delete(self, name: str) -> None:
         self.objects.pop(name, None)
+
+    async def put_bytes(self, name: str, data: bytes) -> int:
+        self.objects[name] = bytes(data)
+        return len(data)
+
+    async def get_bytes(self, name: str) -> bytes:
+        if name not in self.objects:
+            raise ArtifactNotFound(name)
+        return self.objects[name]
+
+    async def size(self, name: str) -> int | None:
+        data = self.objects.get(name)
+        return None if data is None else len(data)

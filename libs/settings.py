@@ -109,6 +109,14 @@ class Settings(BaseSettings):
     # Post-deploy.
     cron_tick_s: float = 60.0
     cron_lock_ttl_s: float = 30.0
+    cron_minute_s: float = Field(
+        default=60.0,
+        description="Real seconds in one schedule minute. Only tests shorten it: at 1.0 a "
+        "five-field schedule runs sixty times faster (`* * * * *` fires every second).",
+    )
+    cron_call_timeout_s: float = 60.0
+    screenshot_timeout_s: float = 60.0
+    scan_timeout_s: float = 600.0
 
     # Compose.
     docker_network: str | None = Field(

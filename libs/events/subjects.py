@@ -95,6 +95,25 @@ def lease_key(deployment_id: str, job_id: str) -> str:
     return f"{_token(deployment_id)}.{_token(job_id)}"
 
 
+CRON_RUNNER_LOCK = "cron-runner"  # KV `locks`: the one active cron runner
+
+
+def cron_key(environment_id: str, deployment_id: str, index: int) -> str:
+    """KV `crons`: the `index`-th cron a deployment registered in an environment."""
+    if index < 0:
+        raise ValueError(f"cron index must be >= 0, got {index}")
+    return f"{_token(environment_id)}.{_token(deployment_id)}.{index}"
+
+
+def cron_filter(environment_id: str | None = None, deployment_id: str | None = None) -> str:
+    """KV `crons` key filter: every cron, an environment's, or one deployment's in it."""
+    if environment_id is None:
+        return ">"
+    if deployment_id is None:
+        return f"{_token(environment_id)}.>"
+    return f"{_token(environment_id)}.{_token(deployment_id)}.*"
+
+
 def environment_id(project: str, environment: str) -> str:
     """The aggregate id of an environment: both DNS labels joined by `_` (never in a label)."""
     return f"{_token(project)}_{_token(environment)}"

@@ -1,0 +1,111 @@
+"""Removes a deployment's crons when it ends (stopped, cancelled or failed): a lifecycle consumer.
+
+One durable pull consumer (shared by every postdeploy replica) on the events that can end a
+deployment. The fold decides: only a deployment that has ended loses its crons, and only its
+own. Removal is idempotent, so redeliveries and replays are harmless.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from libs.events import subjects
+from libs.events.states import DeploymentState
+from libs.events.subjects import Aggregate
+from libs.eventstore import Repository, StaleRead
+from libs.settings import Settings
+from services.postdeploy.crons import remove_deployment
+from services.postdeploy.ports import CronStore, EnvLog
+
+log = logging.getLogger("slipway.postdeploy.lifecycle")
+
+CONSUMER = "postdeploy-cron-lifecycle"
+# A failure ends a deployment through the JobFailed of a required job (the fold decides).
+ENDING_EVENTS = ("DeploymentStopped", "DeploymentCancelled", "JobFailed")
+
+
+def consumer_config(settings: Settings) -> ConsumerConfig:
+    return ConsumerConfig(
+        durable_name=CONSUMER,
+        filter_subjects=[subjects.events_of_type(t, Aggregate.DEPLOYMENT) for t in ENDING_EVENTS],
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        ack_wait=settings.ack_wait_s,
+        max_deliver=-1,
+    )
+
+
+async def remove_when_ended(state: DeploymentState, store: CronStore, env_log: EnvLog) -> int:
+    if state.ended is None or not state.project:
+        return 0
+    removed = await remove_deployment(store, state.project, state.environment, state.id)
+    if removed:
+        env_id = subjects.environment_id(state.project, state.environment)
+        await env_log.write(
+            env_id, f"removed {removed} cron(s) of deployment {state.id} ({state.status.value})"
+        )
+    return removed
+
+
+class CronLifecycle:
+    def __init__(
+        self, nc: NATS, *, store: CronStore, env_log: EnvLog, repo: Repository, settings: Settings
+    ) -> None:
+        self.nc = nc
+        self.store = store
+        self.env_log = env_log
+        self.repo = repo
+        self.settings = settings
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> CronLifecycle:
+        js = self.nc.jetstream()
+        await js.add_consumer(subjects.EVENTS_STREAM, config=consumer_config(self.settings))
+        psub = await js.pull_subscribe_bind(CONSUMER, subjects.EVENTS_STREAM)
+        self._task = asyncio.create_task(self._loop(psub), name="cron-lifecycle")
+        return self
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self, psub: object) -> None:
+        while True:
+            try:
+                msgs = await psub.fetch(16, timeout=1.0)  # type: ignore[attr-defined]
+            except (NatsTimeout, TimeoutError):
+                continue
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("lifecycle fetch failed: %s", exc)
+                await asyncio.sleep(0.5)
+                continue
+            for msg in msgs:
+                await self._handle(msg)
+
+    async def _handle(self, msg: Msg) -> None:
+        try:
+            _, dep_id, _ = subjects.parse_event_subject(msg.subject)
+            loaded = await self.repo.load(
+                Aggregate.DEPLOYMENT, dep_id, min_seq=msg.metadata.sequence.stream
+            )
+            await remove_when_ended(loaded.state, self.store, self.env_log)
+        except StaleRead:
+            await msg.nak(delay=0.1)
+            return
+        except Exception:
+            log.exception("removing the crons after %s failed; redelivery follows", msg.subject)
+            with contextlib.suppress(Exception):
+                await msg.nak(delay=self.settings.lost_holder_nak_delay_s)
+            return
+        await msg.ack()
