@@ -22,7 +22,9 @@ from libs.audit import ExportFilter, InvalidExportFilter, export_lines
 from libs.events import Aggregate
 from libs.events.subjects import aggregate_filter
 from libs.records import DEFAULT_BASE_DOMAIN, DEFAULT_EDGE_PORT, deployment_record
-from services.projector import queries
+from services.projector import artifacts_api, env_logs_api, queries
+from services.projector.artifacts_api import ArtifactsDeps
+from services.projector.env_logs_api import EnvLogsDeps
 from services.projector.logstream import log_lines, sse_log_stream
 from services.projector.ports import EventSource, LogSource
 from services.projector.problems import (
@@ -58,6 +60,8 @@ class ApiDeps:
     base_domain: str = DEFAULT_BASE_DOMAIN
     edge_port: int | None = DEFAULT_EDGE_PORT
     min_seq_wait_s: float = 2.0
+    artifacts: ArtifactsDeps | None = None  # the post-deploy artifacts endpoints
+    env_logs: EnvLogsDeps | None = None  # the environment log endpoint
     log_check_s: float = 0.5
     # The projector instance's own view (role, checkpoint, lag) when it runs in this process.
     status: Callable[[], Awaitable[dict[str, Any]]] | None = None
@@ -299,4 +303,9 @@ def create_app(deps: ApiDeps) -> FastAPI:
         return StreamingResponse(export_lines(deps.events, flt), media_type=NDJSON)
 
     app.include_router(api)
+    guarded = [Depends(require_token)]
+    if deps.artifacts is not None:
+        app.include_router(artifacts_api.router(deps.artifacts, dependencies=guarded))
+    if deps.env_logs is not None:
+        app.include_router(env_logs_api.router(deps.env_logs, dependencies=guarded))
     return app

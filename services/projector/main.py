@@ -18,11 +18,15 @@ import nats
 import uvicorn
 from nats.aio.client import Client as NATS
 
-from libs.eventstore import JetStreamEventStore
+from libs.artifacts import NatsArtifactStore
+from libs.eventstore import JetStreamEventStore, Repository
 from libs.settings import Settings
 from services.projector.adapters.logs import JetStreamLogSource
 from services.projector.api import ApiDeps, create_app
+from services.projector.artifacts_api import ArtifactsDeps, deployment_loader
 from services.projector.db import make_engine, migrate, sessions
+from services.projector.env_log_source import JetStreamEnvLogSource
+from services.projector.env_logs_api import EnvLogsDeps, environment_checker
 from services.projector.runner import ProjectorRunner
 
 log = logging.getLogger("slipway.projector")
@@ -93,6 +97,14 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 edge_port=settings.edge_port,
                 min_seq_wait_s=settings.min_seq_wait_s,
                 status=status,
+                artifacts=ArtifactsDeps(
+                    objects=NatsArtifactStore(nc.jetstream()),
+                    deployment=deployment_loader(Repository(store)),
+                ),
+                env_logs=EnvLogsDeps(
+                    logs=JetStreamEnvLogSource(nc),
+                    environment_exists=environment_checker(Repository(store)),
+                ),
             )
         )
         server = _Server(
