@@ -24,4 +24,5 @@ async def main(settings: Settings | None = None) -> None:
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe is noise
     asyncio.run(main())

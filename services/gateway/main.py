@@ -130,6 +130,7 @@ async def serve(settings: Settings) -> None:
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe is noise
     try:
         import uvloop
     except ImportError:  # pragma: no cover - an optional speed-up

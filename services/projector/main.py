@@ -143,6 +143,7 @@ def main() -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
         stream=sys.stderr,
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe is noise
 
     async def run() -> None:
         stop = asyncio.Event()
