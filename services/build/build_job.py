@@ -20,7 +20,7 @@ from services.build.builder import BuildError, BuildSpec, BuiltImage, ImageBuild
 from services.build.context import BuildContextError, build_args, image_tag, prepare_context
 from services.build.detect import detect
 from services.build.slots import HostBuildSlots
-from services.build.static_files import StaticOutputError, repack_static
+from services.build.static_files import StaticOutputError, pack_static_dir, repack_static
 from services.build.types import STATIC_EXPORT_PATH, Detection, DetectionError, DockerfileSettings
 
 
@@ -69,6 +69,19 @@ async def build_image(
         root = await _fetch_source(ctx, artifacts, source.source_object, work)
         detection = await _detect(ctx, root, source.slipway_toml)
         ctx.log.info(f"preset {detection.preset} ({detection.kind}), decided by {detection.signal}")
+        if detection.preset == "static":
+            # Plain files: no build step, so no image and no Docker (works without an engine).
+            stored = await _publish_plain_static(ctx, artifacts, root, detection, work)
+            return JobResult(
+                BuildImageOutput(
+                    preset=detection.preset,
+                    kind="static",
+                    signal=detection.signal,
+                    static_object=stored,
+                    duration_s=round(time.monotonic() - started, 3),
+                ),
+                next_jobs=plans.build_tail(Preset.STATIC),
+            )
         try:
             context = await asyncio.to_thread(
                 prepare_context, root, detection, settings.build_ca_bundle
@@ -171,6 +184,21 @@ async def _build(ctx: JobContext, builder: ImageBuilder, spec: BuildSpec) -> Bui
         ) from None
     except BuildError as exc:
         raise JobError(exc.message, exc.code) from None
+
+
+async def _publish_plain_static(
+    ctx: JobContext, artifacts: ArtifactStore, root: Path, detection: Detection, work: Path
+) -> str:
+    folder = root / detection.context_dir / (detection.static_output_dir or ".")
+    packed = work / "static.tar.gz"
+    try:
+        files = await asyncio.to_thread(pack_static_dir, folder, packed, root)
+    except StaticOutputError as exc:
+        raise JobError(str(exc), "no_output") from None
+    name = static_object(ctx.deployment_id)
+    await artifacts.put_file(name, packed)
+    ctx.log.info(f"{files} static files stored as {name} (no image needed)")
+    return name
 
 
 async def _publish_static(

@@ -55,3 +55,28 @@ def _as_file(member: tarfile.TarInfo, src: tarfile.TarFile) -> tarfile.TarInfo:
     copy.mode = target.mode
     copy.mtime = target.mtime
     return copy
+
+
+def pack_static_dir(folder: Path, dest: Path, root: Path) -> int:
+    """A plain static site needs no image: its files straight into `dest` (tar.gz).
+
+    Leaves out what `repack_static` leaves out (.git, Slipway's own build files) and symlinks,
+    which a static site does not need and which could point anywhere on the build host.
+    """
+    folder = folder.resolve()
+    if not folder.is_relative_to(root.resolve()) or not folder.is_dir():
+        raise StaticOutputError(f"static directory {folder.name!r} not found in the repository")
+    files = 0
+    with tarfile.open(dest, "w:gz", compresslevel=6) as out:
+        for path in sorted(folder.rglob("*")):
+            rel = path.relative_to(folder)
+            if rel.parts[0] in STATIC_SKIP or ".git" in rel.parts or path.is_symlink():
+                continue
+            if path.is_file():
+                out.add(path, arcname=rel.as_posix(), recursive=False)
+                files += 1
+            elif path.is_dir():
+                out.add(path, arcname=rel.as_posix(), recursive=False)
+    if files == 0:
+        raise StaticOutputError(f"{folder.name or '.'} holds no files to serve")
+    return files

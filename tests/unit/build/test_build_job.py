@@ -139,6 +139,7 @@ async def test_a_static_site_is_stored_as_files_and_no_image_is_kept(tmp_path: P
     # The generated Dockerfile and .dockerignore are in the context but never published.
     assert names == {"index.html", "about/index.html"}
     assert "2 static files stored" in log
+    assert run.builder.builds == []  # type: ignore[attr-defined]  # plain files: no Docker at all
 
 
 async def test_a_repository_nothing_can_build_fails_with_what_was_looked_for(
@@ -217,7 +218,8 @@ async def test_the_ca_bundle_is_placed_in_the_context(tmp_path: Path) -> None:
 async def test_a_missing_ca_bundle_fails_clearly(tmp_path: Path) -> None:
     with pytest.raises(JobError, match="SLIPWAY_BUILD_CA_BUNDLE"):
         await Run(tmp_path)(
-            {"index.html": "x"}, settings=Settings(build_ca_bundle=tmp_path / "nope.crt")
+            {"Dockerfile": "FROM scratch\n"},
+            settings=Settings(build_ca_bundle=tmp_path / "nope.crt"),
         )
 
 
