@@ -308,9 +308,14 @@ class Executor:
             await lease.release()
             raise
         finally:
-            for t in (watcher, progress, lost):
+            helpers = (watcher, progress, lost)
+            for t in helpers:
                 t.cancel()
-            await asyncio.gather(watcher, progress, lost, return_exceptions=True)
+            # Bounded: a helper that misses its cancellation must never hold the job up.
+            await asyncio.wait(helpers, timeout=1.0)
+            for t in helpers:
+                if t.done() and not t.cancelled():
+                    t.exception()  # retrieved, so asyncio does not warn
         if not handler.done():
             handler.cancel()
             with contextlib.suppress(BaseException):
@@ -433,8 +438,11 @@ class Executor:
             log.warning("live watch of %s unavailable: %s", loaded.aggregate_id, exc)
         try:
             while True:
+                # asyncio.timeout, not wait_for: wait_for on 3.11 can swallow a cancellation
+                # that arrives as the inner wait completes, and the task would never end.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), self.settings.cancel_poll_s)
+                    async with asyncio.timeout(self.settings.cancel_poll_s):
+                        await wake.wait()
                 wake.clear()
                 try:
                     await self.repo.refresh(loaded)

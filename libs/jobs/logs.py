@@ -70,7 +70,8 @@ class JobLogger:
     async def _loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval_s)
+                async with asyncio.timeout(self.interval_s):  # not wait_for: see executor
+                    await self._wake.wait()
             self._wake.clear()
             await self.flush()
 

@@ -143,7 +143,8 @@ class ProjectorRunner:
                         log.info("projector %s standing by: the lock is held", self.holder)
                     self.role = "standby"
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(stop.wait(), self.settings.projector_standby_poll_s)
+                        async with asyncio.timeout(self.settings.projector_standby_poll_s):
+                            await stop.wait()
                     continue
                 lease.keep_alive(self.settings.lease_refresh_s)
                 self.role = "active"

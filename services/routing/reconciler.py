@@ -106,7 +106,8 @@ class CaddyReconciler:
     async def _apply_loop(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._dirty.wait(), self.check_interval_s)
+                async with asyncio.timeout(self.check_interval_s):  # wait_for can eat a cancel
+                    await self._dirty.wait()
             self._dirty.clear()
             try:
                 await self._catch_up()
