@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from opentelemetry.trace import SpanKind
+
 from libs.events import catalog as ev
 from libs.events import plans, rules
 from libs.events.envelope import Envelope, EventData, make_event_id, new_event
@@ -33,6 +35,7 @@ from libs.events.values import (
 from libs.eventstore import JetStreamEventStore, Repository, VersionConflict
 from libs.records import deployment_record
 from libs.settings import Settings
+from libs.telemetry import deployment_span
 from services.gateway.names import deployment_id_for_key
 from services.gateway.problems import conflict, not_found
 
@@ -110,7 +113,14 @@ class Deployments:
             correlation_id=new.deployment_id,
         )
         try:
-            appended = await self.store.append(envelope, expected_seq=0, prev_hash=None)
+            # The deployment's trace starts here; the append carries it in its headers (§3).
+            with deployment_span(
+                f"deployment requested ({new.kind.value})",
+                new.deployment_id,
+                kind=SpanKind.SERVER,
+                event_id=envelope.event_id,
+            ):
+                appended = await self.store.append(envelope, expected_seq=0, prev_hash=None)
         except VersionConflict:
             appended = None
         if appended is None or appended.duplicate:

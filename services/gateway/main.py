@@ -25,6 +25,7 @@ from libs.events.subjects import KV_SECRETS
 from libs.eventstore import JetStreamEventStore
 from libs.secrets import SecretStore
 from libs.settings import Settings
+from libs.telemetry import setup_tracing
 from services.gateway.app import create_app
 from services.gateway.deps import GatewayDeps, gateway_deps
 from services.gateway.triggers import TriggerConsumer, Triggers
@@ -88,6 +89,7 @@ async def build_gateway(
     settings: Settings, *, with_admission: bool = True, nc: NATS | None = None
 ) -> Gateway:
     url = nats_url(settings)
+    setup_tracing("slipway-gateway")
     nc = nc or await nats.connect(url, name="slipway-gateway")
     deps = await build_deps(nc, settings)
     workers: list[Startable] = [

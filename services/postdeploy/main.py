@@ -19,6 +19,7 @@ from libs.events import subjects
 from libs.eventstore import JetStreamEventStore, Repository
 from libs.jobs import Executor
 from libs.settings import Settings
+from libs.telemetry import setup_tracing
 from services.postdeploy.adapters.chromium import ChromiumScreenshotter
 from services.postdeploy.adapters.cron_secret import KvCronSecrets
 from services.postdeploy.adapters.docker_image_files import DockerImageFiles
@@ -43,6 +44,7 @@ def nats_url(settings: Settings) -> str:
 
 async def serve(settings: Settings, stop: asyncio.Event, *, name: str | None = None) -> None:
     name = name or f"{socket.gethostname()}:{os.getpid()}"
+    setup_tracing("slipway-postdeploy")
     nc = await nats.connect(nats_url(settings), name=f"postdeploy {name}")
     js = nc.jetstream()
     crons = KvCronStore(await js.key_value(subjects.KV_CRONS), js)

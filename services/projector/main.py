@@ -21,6 +21,7 @@ from nats.aio.client import Client as NATS
 from libs.artifacts import NatsArtifactStore
 from libs.eventstore import JetStreamEventStore, Repository
 from libs.settings import Settings
+from libs.telemetry import setup_tracing
 from services.projector.adapters.logs import JetStreamLogSource
 from services.projector.api import ApiDeps, create_app
 from services.projector.artifacts_api import ArtifactsDeps, deployment_loader
@@ -59,6 +60,7 @@ def nats_url(settings: Settings) -> str:
 
 
 async def connect_nats(settings: Settings, name: str) -> NATS:
+    setup_tracing(name)
     return await nats.connect(nats_url(settings), name=name, max_reconnect_attempts=-1)
 
 

@@ -14,6 +14,7 @@ from libs.events.values import JobType
 from libs.eventstore import JetStreamEventStore, Repository
 from libs.jobs import Executor
 from libs.settings import Settings
+from libs.telemetry import setup_tracing
 from services.routing.adapters.caddy_proxy import CaddyAdminProxy
 from services.routing.claims import RouteClaims
 from services.routing.handlers import RoutingHandlers
@@ -25,6 +26,7 @@ log = logging.getLogger("slipway.routing")
 
 async def connect(settings: Settings) -> NATS:
     url = settings.nats_url or f"nats://127.0.0.1:{settings.nats_port}"
+    setup_tracing("slipway-routing")
     return await nats.connect(url, name="slipway-routing", max_reconnect_attempts=-1)
 
 
