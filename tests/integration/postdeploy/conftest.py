@@ -41,12 +41,14 @@ def prepo(pnc: NATS) -> Repository:
 
 
 @pytest.fixture
-async def edge(caddy: EmbeddedCaddy) -> AsyncIterator[CaddyAdminProxy]:
+async def edge(caddy: EmbeddedCaddy, tmp_path: Path) -> AsyncIterator[CaddyAdminProxy]:
     """A proxy on the session's Caddy; the config it had is put back after the test."""
     assert caddy.edge_listen is not None
     async with httpx.AsyncClient() as client:
         before = (await client.get(f"{caddy.admin_url}/config/")).json()
-    proxy = CaddyAdminProxy(caddy.admin, caddy.edge_listen, try_duration="2s")
+    proxy = CaddyAdminProxy(
+        caddy.admin, caddy.edge_listen, routes_dir=tmp_path / "routes", try_duration="2s"
+    )
     yield proxy
     await proxy.aclose()
     async with httpx.AsyncClient() as client:
