@@ -31,7 +31,13 @@ sys.path.insert(0, str(ROOT))
 from libs.infra.process import free_port  # noqa: E402
 from tests.support.images import python_base_image  # noqa: E402
 from tests.support.names import unique  # noqa: E402
-from tests.support.slipway_up import SECRET, Repo, Slipway, push, start_slipway  # noqa: E402
+from tests.support.slipway_up import (  # noqa: E402
+    Repo,
+    Slipway,
+    create_project,
+    push,
+    start_slipway,
+)
 
 
 def first_2xx(url: str, host: str | None, body: str, every_s: float, timeout: float = 300) -> None:
@@ -124,21 +130,6 @@ def summary(slip: list[float], hand: list[float]) -> dict[str, object]:
         "slipway_runs_s": [round(x, 3) for x in slip],
         "by_hand_runs_s": [round(x, 3) for x in hand],
     }
-
-
-def create_project(s: Slipway, name: str, repo: Repo) -> None:
-    r = httpx.post(
-        f"{s.gateway}/api/projects",
-        headers=s.headers(),
-        json={
-            "name": name,
-            "repo_url": str(repo.path),
-            "webhook_secret": SECRET,
-            "environments": [{"name": "production", "branch": "main"}],
-        },
-        timeout=30,
-    )
-    r.raise_for_status()
 
 
 def main() -> None:

@@ -15,9 +15,9 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from libs.consumer import DurableLoop
 from libs.events import subjects
 from libs.events.states import DeploymentState, EnvironmentState
 from libs.events.subjects import Aggregate
@@ -64,45 +64,29 @@ class AdmissionManager:
         self.settings = settings
         self.repo = Repository(JetStreamEventStore(nc))
         self.envs: dict[str, Loaded[EnvironmentState]] = {}
-        self._task: asyncio.Task[None] | None = None
         self.last_seq = 0  # stream sequence of the last message decided (for lag reports)
+        self._loop = DurableLoop(
+            nc, consumer_config(settings), self._decide, name="admission", batch=1
+        )
 
     async def start(self) -> None:
-        js = self.nc.jetstream()
-        await js.add_consumer(subjects.EVENTS_STREAM, config=consumer_config(self.settings))
-        psub = await js.pull_subscribe_bind(CONSUMER, subjects.EVENTS_STREAM)
-        self._task = asyncio.create_task(self._loop(psub), name="admission")
+        await self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._loop.stop()
 
-    async def _loop(self, psub: object) -> None:
-        while True:
-            try:
-                msgs = await psub.fetch(1, timeout=1.0)  # type: ignore[attr-defined]
-            except (NatsTimeout, TimeoutError):
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("admission fetch failed: %s", exc)
-                await asyncio.sleep(0.5)
-                continue
-            msg = msgs[0]
-            try:
-                await self.handle(msg)
-                await msg.ack()
-                self.last_seq = msg.metadata.sequence.stream
-            except asyncio.CancelledError:
-                raise
-            except StaleRead:
-                await _nak(msg, 0.1)
-            except Exception:
-                log.exception("admission of %s failed; it will be redelivered", msg.subject)
-                await _nak(msg, 0.5)
+    async def _decide(self, msg: Msg) -> None:
+        try:
+            await self.handle(msg)
+            await msg.ack()
+            self.last_seq = msg.metadata.sequence.stream
+        except asyncio.CancelledError:
+            raise
+        except StaleRead:
+            await _nak(msg, 0.1)
+        except Exception:
+            log.exception("admission of %s failed; it will be redelivered", msg.subject)
+            await _nak(msg, 0.5)
 
     async def handle(self, msg: Msg) -> None:
         _, dep_id, _ = subjects.parse_event_subject(msg.subject)

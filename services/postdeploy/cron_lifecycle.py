@@ -7,15 +7,14 @@ own. Removal is idempotent, so redeliveries and replays are harmless.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from libs.consumer import DurableLoop
 from libs.events import subjects
 from libs.events.states import DeploymentState
 from libs.events.subjects import Aggregate
@@ -63,35 +62,16 @@ class CronLifecycle:
         self.env_log = env_log
         self.repo = repo
         self.settings = settings
-        self._task: asyncio.Task[None] | None = None
+        self._loop = DurableLoop(
+            nc, consumer_config(settings), self._handle, name="cron-lifecycle", batch=16
+        )
 
     async def start(self) -> CronLifecycle:
-        js = self.nc.jetstream()
-        await js.add_consumer(subjects.EVENTS_STREAM, config=consumer_config(self.settings))
-        psub = await js.pull_subscribe_bind(CONSUMER, subjects.EVENTS_STREAM)
-        self._task = asyncio.create_task(self._loop(psub), name="cron-lifecycle")
+        await self._loop.start()
         return self
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self, psub: object) -> None:
-        while True:
-            try:
-                msgs = await psub.fetch(16, timeout=1.0)  # type: ignore[attr-defined]
-            except (NatsTimeout, TimeoutError):
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("lifecycle fetch failed: %s", exc)
-                await asyncio.sleep(0.5)
-                continue
-            for msg in msgs:
-                await self._handle(msg)
+        await self._loop.stop()
 
     async def _handle(self, msg: Msg) -> None:
         try:

@@ -10,15 +10,13 @@ after its claim, so a pause that raced the claim is never missed.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from libs.consumer import DurableLoop
 from libs.events import catalog as ev
 from libs.events import subjects
 from libs.events.envelope import Envelope
@@ -90,34 +88,15 @@ class LifecycleConsumer:
         self.nc = nc
         self.switch = switch
         self.settings = settings
-        self._task: asyncio.Task[None] | None = None
+        self._loop = DurableLoop(
+            nc, consumer_config(settings), self._handle, name="routing:lifecycle", batch=16
+        )
 
     async def start(self) -> None:
-        js = self.nc.jetstream()
-        await js.add_consumer(subjects.EVENTS_STREAM, config=consumer_config(self.settings))
-        psub = await js.pull_subscribe_bind(CONSUMER, subjects.EVENTS_STREAM)
-        self._task = asyncio.create_task(self._loop(psub), name="routing:lifecycle")
+        await self._loop.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-
-    async def _loop(self, psub: Any) -> None:
-        while True:
-            try:
-                msgs = await psub.fetch(16, timeout=1.0)
-            except (NatsTimeout, TimeoutError):
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.warning("lifecycle fetch failed: %s", exc)
-                await asyncio.sleep(0.5)
-                continue
-            for msg in msgs:
-                await self._handle(msg)
+        await self._loop.stop()
 
     async def _handle(self, msg: Msg) -> None:
         _, dep_id, _ = subjects.parse_event_subject(msg.subject)

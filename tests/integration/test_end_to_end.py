@@ -14,10 +14,10 @@ import pytest
 
 from tests.support.names import unique
 from tests.support.slipway_up import (
-    SECRET,
     Poller,
     Repo,
     Slipway,
+    create_project,
     push,
     served,
     start_slipway,
@@ -38,18 +38,7 @@ def test_push_deploy_redeploy_rollback_and_a_failed_health_check_end_to_end(
     project = unique("e2e")
     host = f"production.{project}.localhost"
     repo = Repo(tmp_path / "repo", python_base_image)
-    created = httpx.post(
-        f"{s.gateway}/api/projects",
-        headers=s.headers(),
-        json={
-            "name": project,
-            "repo_url": str(repo.path),
-            "webhook_secret": SECRET,
-            "environments": [{"name": "production", "branch": "main"}],
-        },
-        timeout=30,
-    )
-    assert created.status_code == 201, created.text
+    create_project(s, project, repo)
 
     # 1. A signed push deploys the commit and Caddy serves it.
     first_sha = repo.commit("v1")

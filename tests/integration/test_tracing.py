@@ -10,12 +10,11 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from tests.support.names import unique
-from tests.support.slipway_up import SECRET, Repo, push, start_slipway, wait_status
+from tests.support.slipway_up import Repo, create_project, push, start_slipway, wait_status
 
 
 class Receiver:
@@ -64,6 +63,7 @@ def receiver() -> Iterator[Receiver]:
     r = Receiver()
     yield r
     r.server.shutdown()
+    r.server.server_close()
 
 
 def test_a_deployment_is_one_trace_across_every_service_process(
@@ -74,18 +74,7 @@ def test_a_deployment_is_one_trace_across_every_service_process(
     with start_slipway(tmp_path, python_base_image) as s:
         project = unique("e2e")
         repo = Repo(tmp_path / "repo", python_base_image)
-        created = httpx.post(
-            f"{s.gateway}/api/projects",
-            headers=s.headers(),
-            json={
-                "name": project,
-                "repo_url": str(repo.path),
-                "webhook_secret": SECRET,
-                "environments": [{"name": "production", "branch": "main"}],
-            },
-            timeout=30,
-        )
-        assert created.status_code == 201, created.text
+        create_project(s, project, repo)
         (dep,) = push(s, project, repo, repo.commit("traced"))
         assert wait_status(s, dep["id"], {"completed", "failed"})["status"] == "completed"
         wanted = {

@@ -226,3 +226,19 @@ def wait_status(s: Slipway, dep_id: str, wanted: set[str], timeout: float = 180)
 def served(s: Slipway, host: str) -> tuple[int, str]:
     r = httpx.get(f"http://127.0.0.1:{s.edge}/", headers={"Host": host}, timeout=10)
     return r.status_code, r.text
+
+
+def create_project(s: Slipway, name: str, repo: Repo) -> None:
+    """A project whose production environment tracks `main` of `repo`, signed with SECRET."""
+    r = httpx.post(
+        f"{s.gateway}/api/projects",
+        headers=s.headers(),
+        json={
+            "name": name,
+            "repo_url": str(repo.path),
+            "webhook_secret": SECRET,
+            "environments": [{"name": "production", "branch": "main"}],
+        },
+        timeout=30,
+    )
+    assert r.status_code == 201, r.text
