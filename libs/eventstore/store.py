@@ -278,7 +278,10 @@ class JetStreamEventStore:
                 reply=prefix + token,
             )
             try:
-                pending = await asyncio.wait_for(batch.done, self.timeout)
+                # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation
+                # that arrives as the reply completes, and a cancelled reader would run on.
+                async with asyncio.timeout(self.timeout):
+                    pending = await batch.done
             except TimeoutError:
                 raise NatsTimeout from None
             return batch.msgs, pending

@@ -123,7 +123,10 @@ class Executor:
             t.cancel()
         for t in list(self._tasks):
             t.cancel()
-        await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+        tasks = [*self._loops, *self._tasks]
+        if tasks:
+            # Bounded: a stop must never hang on a task that missed its cancellation.
+            await asyncio.wait(tasks, timeout=10)
 
     async def _fetch_loop(self, jt: JobType, spec: JobTypeSpec, psub: object) -> None:
         slots = asyncio.Semaphore(spec.slots)

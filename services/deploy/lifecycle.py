@@ -116,9 +116,11 @@ class DeployLifecycle:
         log.info("deploy lifecycle started at sequence %d", self.fleet.last_seq)
 
     async def stop(self) -> None:
-        for t in [*self._loops, *self._tasks]:
+        tasks = [*self._loops, *self._tasks]
+        for t in tasks:
             t.cancel()
-        await asyncio.gather(*self._loops, *self._tasks, return_exceptions=True)
+        if tasks:
+            await asyncio.wait(tasks, timeout=10)  # bounded: never hang a shutdown
 
     # ------------------------------------------------------------------ the lifecycle consumer
 

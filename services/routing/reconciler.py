@@ -83,10 +83,8 @@ class CaddyReconciler:
     async def wait_confirmed(self, seq: int, timeout_s: float) -> None:
         """Returns once Caddy serves a desired state that includes stream sequence `seq`;
         raises TimeoutError (with the last proxy error in the log) otherwise."""
-        async with self._confirmed:
-            await asyncio.wait_for(
-                self._confirmed.wait_for(lambda: self.confirmed_seq >= seq), timeout_s
-            )
+        async with asyncio.timeout(timeout_s), self._confirmed:
+            await self._confirmed.wait_for(lambda: self.confirmed_seq >= seq)
 
     async def _follow(self, from_seq: int) -> None:
         while True:
