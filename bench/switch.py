@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import io
 import json
 import statistics
 import sys
@@ -137,7 +138,12 @@ async def bench(runs: int, switches: int) -> dict[str, Any]:
             routing = asyncio.create_task(run_routing(settings, stop, ready))
             await asyncio.wait_for(ready.wait(), 30)
             try:
-                return await _measure(world, runtime, runs, switches)
+                result = await _measure(world, runtime, runs, switches)
+                await toy.stop()  # the real deploy and health services take their job types
+                result["image_deploy_real_services"] = await _real_image_deploys(
+                    world, settings, runtime, runs
+                )
+                return result
             finally:
                 stop.set()
                 await asyncio.wait_for(routing, 30)
@@ -147,6 +153,79 @@ async def bench(runs: int, switches: int) -> dict[str, Any]:
                     await runtime.stop_and_remove(found.info.id, 0)
                 runtime.close()
                 await nc.close()
+
+
+async def _real_image_deploys(
+    world: World, settings: Settings, runtime: DockerContainerRuntime, runs: int
+) -> dict[str, Any]:
+    """(a) again, through Slipway's own deploy and health services (pull policy `missing`, the
+    image is prebuilt): PullExternalImageJob -> DeployImageJob -> HealthCheckJob (100 ms probes)
+    -> RouteTrafficJob, against `docker run` of the same image polled every 100 ms."""
+    import docker
+    from cryptography.fernet import Fernet
+
+    from libs.events.values import ConfigSnapshot, DeploymentType, Source
+    from services.deploy.main import run as run_deploy
+    from services.health.main import run as run_health
+
+    client = docker.from_env()
+    tags = []
+    for n in range(runs + 1):
+        tag = f"slipway-bench/respond:r{n}"
+        dockerfile = (
+            f'FROM {IMAGE}\nCMD ["respond", "--listen", ":{APP_PORT}", "--body", "real{n}"]\n'
+        )
+        client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+        tags.append(tag)
+    real = settings.model_copy(update={"secret_key": Fernet.generate_key().decode()})
+    stop = asyncio.Event()
+    services = [
+        asyncio.create_task(run_deploy(real, stop)),
+        asyncio.create_task(run_health(real, stop)),
+    ]
+    slip: list[float] = []
+    raw: list[float] = []
+    try:
+        await asyncio.sleep(1.0)  # consumers bound
+        for n, tag in enumerate(tags):
+
+            async def start(tag: str = tag, n: int = n) -> str:
+                return await world.deploy(
+                    f"real{n}",
+                    kind=DeploymentType.IMAGE,
+                    source=Source(image_ref=tag, pull="missing"),
+                    config=ConfigSnapshot(port=APP_PORT),
+                )
+
+            _, took = await through_slipway(world, f"real{n}", start)
+            started = time.monotonic()
+            container = client.containers.run(
+                tag, detach=True, ports={f"{APP_PORT}/tcp": ("127.0.0.1", None)}
+            )
+            try:
+                container.reload()
+                port = int(container.ports[f"{APP_PORT}/tcp"][0]["HostPort"])
+                await first_2xx(f"http://127.0.0.1:{port}/", None, f"real{n}", 0.1)
+                raw_took = time.monotonic() - started
+            finally:
+                container.remove(force=True)
+            if n:  # the first of each warms up
+                slip.append(took)
+                raw.append(raw_took)
+    finally:
+        stop.set()
+        await asyncio.wait(services, timeout=30)
+        for tag in tags:
+            with contextlib.suppress(Exception):
+                client.images.remove(tag, force=True)
+        client.close()
+    s_med, r_med = statistics.median(slip), statistics.median(raw)
+    return {
+        "slipway": summary(slip),
+        "raw_docker_run": summary(raw),
+        "overhead_s": round(s_med - r_med, 3),
+        "target_met": s_med <= r_med + 0.3,
+    }
 
 
 async def _measure(

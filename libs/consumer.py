@@ -7,7 +7,6 @@ message (the handler acks or naks it), keep going through connection trouble, st
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -33,6 +32,7 @@ class DurableLoop:
         self.name = name
         self.batch = batch
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         js = self.nc.jetstream()
@@ -42,13 +42,15 @@ class DurableLoop:
         self._task = asyncio.create_task(self._loop(psub), name=self.name)
 
     async def stop(self) -> None:
+        # The flag ends the loop even when a cancellation is lost inside a client call
+        # (nats-py's fetch uses 3.11's wait_for, which can swallow one).
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await asyncio.wait([self._task], timeout=5)
 
     async def _loop(self, psub: object) -> None:
-        while True:
+        while not self._stopping:
             try:
                 msgs = await psub.fetch(self.batch, timeout=1.0)  # type: ignore[attr-defined]
             except (NatsTimeout, TimeoutError):

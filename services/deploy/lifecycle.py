@@ -96,6 +96,7 @@ class DeployLifecycle:
         self._pass = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
         self._loops: list[asyncio.Task[None]] = []
+        self._stopping = False
         self._docker_down = False
         self._started_at = 0  # last sequence folded at start
 
@@ -116,6 +117,7 @@ class DeployLifecycle:
         log.info("deploy lifecycle started at sequence %d", self.fleet.last_seq)
 
     async def stop(self) -> None:
+        self._stopping = True  # ends the loops even if a client call swallows the cancel
         tasks = [*self._loops, *self._tasks]
         for t in tasks:
             t.cancel()
@@ -126,7 +128,7 @@ class DeployLifecycle:
 
     async def _consume(self, psub: object) -> None:
         slots = asyncio.Semaphore(32)
-        while True:
+        while not self._stopping:
             await slots.acquire()
             try:
                 msgs = await psub.fetch(1, timeout=1.0)  # type: ignore[attr-defined]
@@ -265,7 +267,7 @@ class DeployLifecycle:
     # ------------------------------------------------------------------ the periodic pass
 
     async def _periodic(self) -> None:
-        while True:
+        while not self._stopping:
             await self.reconcile_once()
             await asyncio.sleep(self.settings.reconcile_interval_s)
 

@@ -158,8 +158,10 @@ class World:
         kind: DeploymentType = DeploymentType.IMAGE,
         source: Source | None = None,
         plan: tuple[JobSpec, ...] | None = None,
+        config: ConfigSnapshot | None = None,
     ) -> str:
-        """Requests a deployment whose app answers `body` (the toy reads it from the config)."""
+        """Requests a deployment whose app answers `body` (the toy reads it from the config;
+        real executors get `config`)."""
         dep_id = str(uuid.uuid4())
         data = ev.DeploymentRequested(
             deployment_id=dep_id,
@@ -173,7 +175,7 @@ class World:
                 else Source(image_ref=self.image)
             ),
             plan=plan or plans.initial_plan(kind),
-            config=ConfigSnapshot(command=body),
+            config=config or ConfigSnapshot(command=body),
             trigger=TriggerInfo(kind="api", actor=USER),
         )
         await self.append(Aggregate.DEPLOYMENT, dep_id, data)
