@@ -155,6 +155,15 @@ async def bench(runs: int, switches: int) -> dict[str, Any]:
                 await nc.close()
 
 
+async def _jobs_of(world: World) -> list[tuple[str, str, str | None]]:
+    env = await world.environment()
+    dep = env.admitted[-1].deployment_id if env.admitted else None
+    if dep is None:
+        return []
+    state = await world.state(dep)
+    return [(j.id, j.status.value, j.error) for j in state.ordered_jobs]
+
+
 async def _real_image_deploys(
     world: World, settings: Settings, runtime: DockerContainerRuntime, runs: int
 ) -> dict[str, Any]:
@@ -178,6 +187,17 @@ async def _real_image_deploys(
         client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
         tags.append(tag)
     real = settings.model_copy(update={"secret_key": Fernet.generate_key().decode()})
+    # What the gateway does when it configures an environment: a CRON_SECRET for its apps.
+    import nats
+
+    from libs.events.subjects import KV_SECRETS
+    from libs.secrets import CRON_SECRET, SecretStore
+
+    assert settings.nats_url is not None
+    nc = await nats.connect(settings.nats_url)
+    secrets = SecretStore(await nc.jetstream().key_value(KV_SECRETS), real.secret_key)
+    await secrets.put(world.project, "production", CRON_SECRET, "bench-cron-secret")
+    await nc.close()
     stop = asyncio.Event()
     services = [
         asyncio.create_task(run_deploy(real, stop)),
@@ -197,7 +217,11 @@ async def _real_image_deploys(
                     config=ConfigSnapshot(port=APP_PORT),
                 )
 
-            _, took = await through_slipway(world, f"real{n}", start)
+            try:
+                async with asyncio.timeout(120):
+                    _, took = await through_slipway(world, f"real{n}", start)
+            except TimeoutError:
+                raise RuntimeError(f"real{n} was never served: {await _jobs_of(world)}") from None
             started = time.monotonic()
             container = client.containers.run(
                 tag, detach=True, ports={f"{APP_PORT}/tcp": ("127.0.0.1", None)}
