@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import os
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-from libs.infra.process import ChildProcess, EmbeddedServerError, find_binary, split_host_port
+from libs.infra.process import (
+    ChildProcess,
+    EmbeddedServer,
+    EmbeddedServerError,
+    find_binary,
+    split_host_port,
+)
 
 EDGE_SERVER = "edge"
 
 
-class EmbeddedCaddy:
+class EmbeddedCaddy(EmbeddedServer):
     """`caddy run --resume`: the last config pushed through the admin API survives a restart.
 
     With no autosave yet, Caddy starts from a minimal config: the admin API only, plus, when
@@ -107,25 +111,3 @@ class EmbeddedCaddy:
             return False
         except (urllib.error.URLError, OSError):
             return False
-
-    def __enter__(self) -> EmbeddedCaddy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> EmbeddedCaddy:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 
-from libs.infra.process import ChildProcess, EmbeddedServerError, find_binary
+from libs.infra.process import ChildProcess, EmbeddedServer, EmbeddedServerError, find_binary
 
 
-class EmbeddedNats:
+class EmbeddedNats(EmbeddedServer):
     """`nats-server` with JetStream on loopback, its store under `data_dir`.
 
     `port=0` lets the server pick a free port (read back from its ports file, so no race); the
@@ -123,25 +121,3 @@ class EmbeddedNats:
             return False
         except (urllib.error.URLError, OSError):
             return False
-
-    def __enter__(self) -> EmbeddedNats:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    async def __aenter__(self) -> EmbeddedNats:
-        return await asyncio.to_thread(self.start)
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await asyncio.to_thread(self.stop)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import signal
@@ -12,6 +13,8 @@ import sysconfig
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 
 class EmbeddedServerError(RuntimeError):
@@ -112,3 +115,35 @@ class ChildProcess:
             return self.log_path.read_text(errors="replace")[-chars:]
         except FileNotFoundError:
             return "(no log)"
+
+
+class EmbeddedServer:
+    """`with` / `async with` for a server with blocking `start()` and `stop()` (both kinds)."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self, grace_s: float = 10.0) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    async def __aenter__(self) -> Self:
+        return await asyncio.to_thread(self.start)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await asyncio.to_thread(self.stop)
