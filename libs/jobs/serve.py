@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Awaitable, Callable
 
 import nats
 from nats.aio.client import Client as NATS
@@ -42,3 +43,21 @@ async def serve(executor: Executor) -> None:
             loop.remove_signal_handler(sig)
         await executor.stop()
         await executor.nc.close()
+
+
+ServiceRun = Callable[[Settings, asyncio.Event], Awaitable[None]]
+
+
+def run_service(run: ServiceRun, settings: Settings | None = None) -> None:
+    """A service process's `main`: log to stderr, run until SIGTERM or SIGINT sets `stop`."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe is noise
+
+    async def serve() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await run(settings or Settings(), stop)
+
+    asyncio.run(serve())

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 from contextlib import AsyncExitStack
 
 from nats.aio.client import Client as NATS
@@ -19,7 +18,7 @@ from libs.containers.docker import DockerContainerRuntime
 from libs.events import subjects
 from libs.eventstore import JetStreamEventStore, Repository
 from libs.jobs import Executor
-from libs.jobs.serve import connect
+from libs.jobs.serve import connect, run_service
 from libs.settings import Settings
 from services.deploy.adapters.kv_variables import KvVariables
 from services.deploy.handlers import DeployDeps, job_handlers
@@ -69,18 +68,8 @@ async def run(settings: Settings, stop: asyncio.Event) -> None:
         log.info("deploy service stopping")
 
 
-async def serve(settings: Settings | None = None) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await run(settings or Settings(), stop)
-
-
 def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per probe is noise
-    asyncio.run(serve())
+    run_service(run)
 
 
 if __name__ == "__main__":
