@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 from nats.aio.client import Client as NATS
-from nats.errors import TimeoutError as NatsTimeout
-from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from libs.events.subjects import LOGS_STREAM, environment_log_subject
+from services.projector.adapters.logs import JetStreamLogSource
 
 
 @dataclass(frozen=True)
@@ -37,67 +35,22 @@ class EnvLogSource(Protocol):
 
 
 class JetStreamEnvLogSource:
+    """The environment log through the same reader as the job logs (direct gets, then live)."""
+
     def __init__(self, nc: NATS, *, stream: str = LOGS_STREAM, timeout_s: float = 5.0) -> None:
-        self.nc = nc
-        self.stream = stream
-        self.timeout_s = timeout_s
+        self._logs = JetStreamLogSource(nc, stream=stream, timeout=timeout_s)
 
     async def history(
         self, environment_id: str, *, after_seq: int = 0
     ) -> AsyncIterator[LogMessage]:
-        request: dict[str, Any] = {
-            "next_by_subj": environment_log_subject(environment_id),
-            "seq": after_seq + 1,
-            "batch": 256,
-        }
-        while True:
-            batch, more = await self._direct_batch(request)
-            for msg in batch:
-                yield msg
-            if not batch or not more:
-                return
-            request["seq"] = batch[-1].seq + 1
-
-    async def _direct_batch(self, request: dict[str, Any]) -> tuple[list[LogMessage], bool]:
-        inbox = self.nc.new_inbox()
-        sub = await self.nc.subscribe(inbox)
-        try:
-            await self.nc.publish(
-                f"$JS.API.DIRECT.GET.{self.stream}", json.dumps(request).encode(), reply=inbox
-            )
-            out: list[LogMessage] = []
-            while True:
-                msg = await sub.next_msg(timeout=self.timeout_s)
-                hdr = msg.headers or {}
-                status = hdr.get("Status")
-                if status == "404":
-                    return out, False
-                if status == "204":  # end of this batch
-                    return out, int(hdr.get("Nats-Num-Pending", "0")) > 0
-                if status:
-                    raise RuntimeError(f"direct get failed: {status} {hdr.get('Description')}")
-                out.append(LogMessage(int(hdr["Nats-Sequence"]), msg.data))
-        finally:
-            await sub.unsubscribe()
+        subject = environment_log_subject(environment_id)
+        async for msg in self._logs.history_of(subject, after_seq=after_seq):
+            yield LogMessage(msg.seq, msg.raw)
 
     async def follow(self, environment_id: str, *, after_seq: int = 0) -> AsyncIterator[LogMessage]:
-        sub = await self.nc.jetstream().subscribe(
-            environment_log_subject(environment_id),
-            ordered_consumer=True,
-            stream=self.stream,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after_seq + 1
-            ),
-        )
-        try:
-            while True:
-                try:
-                    msg = await sub.next_msg(timeout=3600)
-                except NatsTimeout:
-                    continue
-                yield LogMessage(msg.metadata.sequence.stream, msg.data)
-        finally:
-            await sub.unsubscribe()
+        subject = environment_log_subject(environment_id)
+        async for msg in self._logs.follow_of(subject, after_seq=after_seq):
+            yield LogMessage(msg.seq, msg.raw)
 
 
 @dataclass

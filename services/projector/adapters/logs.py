@@ -20,19 +20,25 @@ class JetStreamLogSource:
         # The store's direct reads work on any stream with allow_direct: here, the logs.
         self._reader = JetStreamEventStore(nc, stream=stream, timeout=timeout)
 
-    async def history(
-        self, deployment_id: str, *, after_seq: int = 0
+    def history(self, deployment_id: str, *, after_seq: int = 0) -> AsyncIterator[StoredMessage]:
+        return self.history_of(deployment_logs_filter(deployment_id), after_seq=after_seq)
+
+    def follow(self, deployment_id: str, *, after_seq: int = 0) -> AsyncIterator[StoredMessage]:
+        return self.follow_of(deployment_logs_filter(deployment_id), after_seq=after_seq)
+
+    async def history_of(
+        self, subject_filter: str, *, after_seq: int = 0
     ) -> AsyncIterator[StoredMessage]:
-        async for msg in self._reader.read_raw(
-            deployment_logs_filter(deployment_id), from_seq=after_seq + 1
-        ):
+        """Stored messages of any log subject (job logs, environment logs) after `after_seq`."""
+        async for msg in self._reader.read_raw(subject_filter, from_seq=after_seq + 1):
             yield msg
 
-    async def follow(
-        self, deployment_id: str, *, after_seq: int = 0
+    async def follow_of(
+        self, subject_filter: str, *, after_seq: int = 0
     ) -> AsyncIterator[StoredMessage]:
+        """Stored then live messages of any log subject, through an ordered consumer."""
         sub = await self.nc.jetstream().subscribe(
-            deployment_logs_filter(deployment_id),
+            subject_filter,
             ordered_consumer=True,
             stream=self.stream,
             config=ConsumerConfig(
