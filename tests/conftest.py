@@ -171,3 +171,10 @@ def caddy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedCaddy]:
     )
     with server:
         yield server
+
+
+@pytest.fixture
+def own_nats_url(tmp_path: Path) -> Iterator[str]:
+    """A nats-server of this test's own: durable consumers and a short lease TTL are its own."""
+    with EmbeddedNats(tmp_path / "nats") as server:
+        yield server.url

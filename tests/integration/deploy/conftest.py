@@ -18,7 +18,7 @@ import pytest
 from libs.containers.docker import DockerContainerRuntime
 from libs.containers.fake import FakeContainerRuntime
 from tests.integration.deploy.deploy_support import APP_PORT, TEST_LABEL, Backend, write_image_tar
-from tests.integration.deploy.runside import deploy_app_image, http, own_nats_url, side
+from tests.integration.deploy.runside import deploy_app_image, http, side
 
 
 @pytest.fixture(scope="session")
@@ -142,4 +142,4 @@ async def backend(
         real.close()
 
 
-__all__ = ["deploy_app_image", "http", "own_nats_url", "side"]
+__all__ = ["deploy_app_image", "http", "side"]

@@ -49,7 +49,6 @@ from libs.events.values import (
     TriggerInfo,
 )
 from libs.eventstore import BootstrapOptions, JetStreamEventStore, Repository, bootstrap
-from libs.infra import EmbeddedNats
 from libs.jobs import Executor, JobContext, JobTypeSpec
 from libs.settings import Settings
 from services.deploy.adapters.kv_variables import KvVariables
@@ -394,12 +393,6 @@ async def run_side(nats_url: str, tmp_path: Path, **overrides: Any) -> AsyncIter
 
 
 # ---------------------------------------------------------------- fixtures (imported by conftests)
-
-
-@pytest.fixture
-def own_nats_url(tmp_path: Path) -> Iterator[str]:
-    with EmbeddedNats(tmp_path / "nats") as server:
-        yield server.url
 
 
 @pytest.fixture(scope="session")

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.integration.deploy.runside import deploy_app_image, http, own_nats_url, side
+from tests.integration.deploy.runside import deploy_app_image, http, side
 
-__all__ = ["deploy_app_image", "http", "own_nats_url", "side"]
+__all__ = ["deploy_app_image", "http", "side"]

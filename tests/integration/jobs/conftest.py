@@ -1,30 +1,24 @@
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 
-import nats
 import pytest
 from nats.aio.client import Client as NATS
 
-from libs.eventstore import BootstrapOptions, JetStreamEventStore, Repository, bootstrap
-from libs.infra import EmbeddedNats
+from libs.eventstore import JetStreamEventStore, Repository
 from tests.integration.jobs.toy import TEST_SETTINGS
+from tests.support.nats_conn import bootstrapped
 
 
 @pytest.fixture
-def jobs_nats_url(tmp_path: Path) -> Iterator[str]:
-    """A server per test: durable job consumers and the short lease TTL are its own."""
-    with EmbeddedNats(tmp_path / "nats") as server:
-        yield server.url
+def jobs_nats_url(own_nats_url: str) -> str:
+    return own_nats_url
 
 
 @pytest.fixture
 async def jnc(jobs_nats_url: str) -> AsyncIterator[NATS]:
-    conn = await nats.connect(jobs_nats_url)
-    await bootstrap(conn, BootstrapOptions(lease_ttl_s=TEST_SETTINGS["lease_ttl_s"]))
-    yield conn
-    await conn.close()
+    async with bootstrapped(jobs_nats_url, TEST_SETTINGS["lease_ttl_s"]) as conn:
+        yield conn
 
 
 @pytest.fixture

@@ -3,36 +3,33 @@ the cron lock are its own), the session's Caddy with its config restored afterwa
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
-import nats
 import pytest
 from cryptography.fernet import Fernet
 from nats.aio.client import Client as NATS
 
-from libs.eventstore import BootstrapOptions, JetStreamEventStore, Repository, bootstrap
-from libs.infra import EmbeddedCaddy, EmbeddedNats
+from libs.eventstore import JetStreamEventStore, Repository
+from libs.infra import EmbeddedCaddy
 from libs.settings import Settings
 from services.routing.adapters.caddy_proxy import CaddyAdminProxy
 from tests.integration.jobs.toy import TEST_SETTINGS
+from tests.support.nats_conn import bootstrapped
 
 LEASE_TTL_S = 3.0
 
 
 @pytest.fixture
-def pd_nats_url(tmp_path: Path) -> Iterator[str]:
-    with EmbeddedNats(tmp_path / "nats") as server:
-        yield server.url
+def pd_nats_url(own_nats_url: str) -> str:
+    return own_nats_url
 
 
 @pytest.fixture
 async def pnc(pd_nats_url: str) -> AsyncIterator[NATS]:
-    conn = await nats.connect(pd_nats_url)
-    await bootstrap(conn, BootstrapOptions(lease_ttl_s=LEASE_TTL_S))
-    yield conn
-    await conn.close()
+    async with bootstrapped(pd_nats_url, LEASE_TTL_S) as conn:
+        yield conn
 
 
 @pytest.fixture

@@ -5,15 +5,14 @@ consumer and a lock key of fixed names, so tests cannot share one stream.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
-import nats
 import pytest
 from nats.aio.client import Client as NATS
 
-from libs.eventstore import BootstrapOptions, JetStreamEventStore, bootstrap
-from libs.infra import EmbeddedNats
+from libs.eventstore import JetStreamEventStore
+from tests.support.nats_conn import bootstrapped
 from tests.unit.projector.support import Db, open_db
 
 LOCK_TTL_S = 2.0
@@ -39,17 +38,14 @@ def read_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def projector_nats(tmp_path: Path) -> Iterator[str]:
-    with EmbeddedNats(tmp_path / "nats") as server:
-        yield server.url
+def projector_nats(own_nats_url: str) -> str:
+    return own_nats_url
 
 
 @pytest.fixture
 async def pnc(projector_nats: str) -> AsyncIterator[NATS]:
-    conn = await nats.connect(projector_nats)
-    await bootstrap(conn, BootstrapOptions(lease_ttl_s=LOCK_TTL_S))
-    yield conn
-    await conn.close()
+    async with bootstrapped(projector_nats, LOCK_TTL_S) as conn:
+        yield conn
 
 
 @pytest.fixture

@@ -6,13 +6,12 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
-import nats
 import pytest
 from nats.aio.client import Client as NATS
 
 from libs.containers.docker import DockerContainerRuntime
-from libs.eventstore import BootstrapOptions, JetStreamEventStore, Repository, bootstrap
-from libs.infra import EmbeddedCaddy, EmbeddedNats, find_binary, free_port
+from libs.eventstore import JetStreamEventStore, Repository
+from libs.infra import EmbeddedCaddy, find_binary, free_port
 from libs.settings import Settings
 from services.routing.adapters.caddy_proxy import CaddyAdminProxy
 from services.routing.adapters.fake_proxy import FakeProxy
@@ -20,6 +19,7 @@ from services.routing.main import run
 from tests.integration.routing.routing_support import CaddyProcess, ProxyBackend, Upstream
 from tests.integration.routing.service_support import FAST_JOBS, World
 from tests.support.names import unique
+from tests.support.nats_conn import bootstrapped
 
 
 @pytest.fixture
@@ -69,18 +69,14 @@ def upstreams() -> Iterator[tuple[Upstream, Upstream]]:
 
 
 @pytest.fixture
-def routing_nats(tmp_path: Path) -> Iterator[str]:
-    """A server per test: the durable job consumers and the short lease TTL are its own."""
-    with EmbeddedNats(tmp_path / "nats") as server:
-        yield server.url
+def routing_nats(own_nats_url: str) -> str:
+    return own_nats_url
 
 
 @pytest.fixture
 async def rnc(routing_nats: str) -> AsyncIterator[NATS]:
-    conn = await nats.connect(routing_nats)
-    await bootstrap(conn, BootstrapOptions(lease_ttl_s=FAST_JOBS["lease_ttl_s"]))
-    yield conn
-    await conn.close()
+    async with bootstrapped(routing_nats, FAST_JOBS["lease_ttl_s"]) as conn:
+        yield conn
 
 
 @pytest.fixture
