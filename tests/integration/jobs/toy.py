@@ -44,41 +44,28 @@ def record(path: str, **fields: Any) -> None:
 
 
 def make_handler(path: str, sleeps: dict[str, float], fails: set[str]) -> Any:
-    async def handler(ctx: JobContext) -> dict[str, Any]:
+    def note(ctx: JobContext, what: str) -> None:
         record(
             path,
-            ev="start",
+            ev=what,
             dep=ctx.deployment_id,
             job=ctx.job.id,
             attempt=ctx.attempt,
             pid=os.getpid(),
             t=time.time(),
         )
+
+    async def handler(ctx: JobContext) -> dict[str, Any]:
+        note(ctx, "start")
         try:
             if ctx.attempt == 1 and ctx.job.id in sleeps:
                 await asyncio.sleep(sleeps[ctx.job.id])
             if ctx.job.id in fails:
                 raise JobError(f"{ctx.job.id} failed on purpose", "toy")
         except asyncio.CancelledError:
-            record(
-                path,
-                ev="cancelled",
-                dep=ctx.deployment_id,
-                job=ctx.job.id,
-                attempt=ctx.attempt,
-                pid=os.getpid(),
-                t=time.time(),
-            )
+            note(ctx, "cancelled")
             raise
-        record(
-            path,
-            ev="done",
-            dep=ctx.deployment_id,
-            job=ctx.job.id,
-            attempt=ctx.attempt,
-            pid=os.getpid(),
-            t=time.time(),
-        )
+        note(ctx, "done")
         return {"by": os.getpid()}
 
     return handler
