@@ -7,6 +7,8 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from libs.events.catalog import ALL_EVENTS
 from libs.events.envelope import Envelope, EventData
 from libs.events.subjects import Aggregate
@@ -78,4 +80,15 @@ def envelope_from_dict(obj: Mapping[str, Any]) -> Envelope:
 
 def decode(raw: bytes) -> Envelope:
     """Stored bytes -> typed, upcast envelope. Verification is `encoding.verify_bytes`."""
-    return envelope_from_dict(json.loads(raw))
+    return envelope_from_dict(loads(raw))
+
+
+def loads(raw: bytes) -> Any:
+    """JSON bytes -> Python objects: orjson (several times faster: every reader decodes every
+    event), else the standard library for what orjson refuses and it reads (a lone surrogate
+    escape), so nothing that decoded before stops decoding. Integers beyond 64 bits, which no
+    event field holds, come back as floats (hash verification parses with the stdlib)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)

@@ -32,6 +32,11 @@ from libs.telemetry import inject_headers
 ERR_WRONG_LAST_SEQUENCE = 10071
 ERR_BATCH_DUPLICATE_ID = 10201
 DIRECT_BATCH = 512
+# Group commit (see `JetStreamEventStore.append`): how many appends go straight to the server at
+# once before further ones are queued and committed together as one atomic batch, and the most
+# messages one such batch carries (the server's own limit is 1,000).
+GROUP_COMMIT_AFTER = 4
+GROUP_COMMIT_MAX = 256
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -61,6 +66,17 @@ class StoredMessage:
     subject: str
     stored_at: datetime
     raw: bytes
+
+
+@dataclass
+class _Queued:
+    """An append waiting for the next group commit."""
+
+    envelope: Envelope  # sealed
+    raw: bytes
+    headers: dict[str, str]
+    expected_seq: int
+    done: asyncio.Future[Appended]
 
 
 @dataclass
@@ -127,6 +143,7 @@ class JetStreamEventStore:
         timeout: float = 5.0,
         stale_retry_s: float = 0.1,
         stale_budget_s: float = 2.0,
+        group_commit_after: int | None = GROUP_COMMIT_AFTER,
     ) -> None:
         self.nc = nc
         self.stream = stream
@@ -138,6 +155,12 @@ class JetStreamEventStore:
         self._direct_prefix: str | None = None
         self._direct_lock = asyncio.Lock()
         self._direct_pending: dict[str, _DirectBatch] = {}
+        # None turns group commit off: every append is its own request; 0 queues every append.
+        self.group_commit_after = group_commit_after
+        self.group_commits = 0  # batches committed for queued appends (observability, tests)
+        self._in_flight = 0
+        self._queue: list[_Queued] = []
+        self._committer: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ appends
 
@@ -153,14 +176,36 @@ class JetStreamEventStore:
 
         Returns the stored sequence; a duplicate id returns the original sequence with
         `duplicate=True` (the caller reloads before anything else). Raises VersionConflict.
+
+        With `sync_interval: always` the server syncs every message to disk, one after the other,
+        so many concurrent appends are bounded by the disk's sync rate. Group commit: while
+        `group_commit_after` appends are in flight, further ones queue and go together as one
+        atomic batch — one sync for all, each message still with its own id and version check.
+        If the batch is refused (a conflict or a stored id in any of them: all-or-nothing, nothing
+        was stored) each queued append is sent on its own, so every caller gets exactly the
+        answer a lone append would have had.
         """
         sealed, raw = envelope.sealed(prev_hash)
-        resp = await self.nc.request(
-            sealed.subject,
-            raw,
-            timeout=self.timeout,
-            headers=_headers(sealed, expected_seq, headers),
-        )
+        headers = _headers(sealed, expected_seq, headers)
+        limit = self.group_commit_after
+        if limit is not None and self._in_flight >= limit:
+            done: asyncio.Future[Appended] = asyncio.get_running_loop().create_future()
+            # Retrieved even when the caller was cancelled meanwhile (no "never retrieved").
+            done.add_done_callback(lambda f: f.cancelled() or f.exception())
+            self._queue.append(_Queued(sealed, raw, headers, expected_seq, done))
+            if self._committer is None or self._committer.done():
+                self._committer = asyncio.create_task(self._commit_queued(), name="group-commit")
+            return await asyncio.shield(done)
+        self._in_flight += 1
+        try:
+            return await self._append_one(sealed, raw, headers, expected_seq)
+        finally:
+            self._in_flight -= 1
+
+    async def _append_one(
+        self, sealed: Envelope, raw: bytes, headers: dict[str, str], expected_seq: int
+    ) -> Appended:
+        resp = await self.nc.request(sealed.subject, raw, timeout=self.timeout, headers=headers)
         data = json.loads(resp.data)
         err = data.get("error")
         if err:
@@ -173,6 +218,77 @@ class JetStreamEventStore:
                 )
             raise AppendRejected(code, err.get("description", ""))
         return Appended(int(data["seq"]), bool(data.get("duplicate")), sealed)
+
+    async def _commit_queued(self) -> None:
+        """Commits the queue batch by batch until it is empty (one committer per store)."""
+        take: list[_Queued] = []
+        try:
+            while self._queue:
+                # One message per aggregate in a batch: a second one's version check would fail
+                # the whole batch. It waits for the next.
+                take, rest, keys = [], [], set()
+                for q in self._queue:
+                    key = aggregate_filter(q.envelope.aggregate, q.envelope.aggregate_id)
+                    if key in keys or len(take) >= GROUP_COMMIT_MAX:
+                        rest.append(q)
+                    else:
+                        keys.add(key)
+                        take.append(q)
+                self._queue = rest
+                self._in_flight += 1
+                try:
+                    await self._commit(take)
+                finally:
+                    self._in_flight -= 1
+        except BaseException as exc:  # cancelled (the loop is closing): nobody may wait forever
+            for q in take + self._queue:
+                if not q.done.done():
+                    q.done.set_exception(ConnectionError(f"append not confirmed: {exc!r}"))
+            self._queue = []
+            raise
+
+    async def _commit(self, take: list[_Queued]) -> None:
+        async def alone(q: _Queued) -> None:
+            try:
+                result = await self._append_one(q.envelope, q.raw, q.headers, q.expected_seq)
+            except Exception as exc:
+                if not q.done.done():
+                    q.done.set_exception(exc)
+                return
+            if not q.done.done():
+                q.done.set_result(result)
+
+        if len(take) == 1:
+            await alone(take[0])
+            return
+        batch_id = uuid.uuid4().hex
+        try:
+            for n, q in enumerate(take, 1):
+                h = dict(q.headers)
+                h["Nats-Batch-Id"] = batch_id
+                h["Nats-Batch-Sequence"] = str(n)
+                if n < len(take):
+                    await self.nc.publish(q.envelope.subject, q.raw, headers=h)
+                    continue
+                h["Nats-Batch-Commit"] = "1"
+                reply = await self.nc.request(
+                    q.envelope.subject, q.raw, timeout=self.timeout, headers=h
+                )
+            data = json.loads(reply.data)
+        except Exception as exc:  # no answer: like a lone append's timeout, the caller decides
+            for q in take:
+                if not q.done.done():
+                    q.done.set_exception(exc)
+            return
+        if data.get("error"):
+            # All or nothing, and it was nothing: each one alone gets its own exact answer.
+            await asyncio.gather(*(alone(q) for q in take))
+            return
+        self.group_commits += 1
+        first = int(data["seq"]) - len(take) + 1
+        for i, q in enumerate(take):
+            if not q.done.done():
+                q.done.set_result(Appended(first + i, False, q.envelope))
 
     async def append_batch(
         self, items: Sequence[PendingAppend], *, headers: dict[str, str] | None = None

@@ -18,7 +18,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Table, delete, select, update
+import orjson
+from sqlalchemy import JSON, Table, delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -95,7 +96,64 @@ async def upsert(
     cols = update_cols if update_cols is not None else [c for c in rows[0] if c not in keys]
     table = model.__table__
     assert isinstance(table, Table)
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "asyncpg":
+        # Straight to asyncpg's executemany with positional rows: SQLAlchemy's per-row parameter
+        # processing (and its stdlib JSON encoder) cost more than everything else per event.
+        sql, convert = _pg_upsert(table, tuple(rows[0]), tuple(keys), tuple(cols))
+        await conn.exec_driver_sql(sql, [convert(row) for row in rows])
+        return
     await conn.execute(_upsert_statement(conn.dialect.name, table, keys, cols), list(rows))
+
+
+RowParams = Callable[[dict[str, Any]], tuple[Any, ...]]
+_PG_UPSERTS: dict[
+    tuple[str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], tuple[str, RowParams]
+] = {}
+
+
+def _json_text(value: Any) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
+def _pg_upsert(
+    table: Table, names: tuple[str, ...], keys: tuple[str, ...], cols: tuple[str, ...]
+) -> tuple[str, RowParams]:
+    """The upsert as PostgreSQL text with $n parameters, and a row -> parameters function.
+
+    JSON columns are sent as text (the dialect's json codec takes text); timestamps are aware
+    datetimes already (the records write UTC), which asyncpg sends as they are.
+    """
+    cache_key = (table.name, names, keys, cols)
+    cached = _PG_UPSERTS.get(cache_key)
+    if cached is not None:
+        return cached
+    placeholders = ", ".join(f"${i}" for i in range(1, len(names) + 1))
+    sets = ", ".join(f"{_quoted(c)} = EXCLUDED.{_quoted(c)}" for c in cols)
+    conflict = f"DO UPDATE SET {sets}" if cols else "DO NOTHING"
+    columns = ", ".join(_quoted(n) for n in names)
+    conflict_keys = ", ".join(_quoted(k) for k in keys)
+    sql = (
+        f"INSERT INTO {_quoted(table.name)} ({columns}) VALUES ({placeholders}) "
+        f"ON CONFLICT ({conflict_keys}) {conflict}"
+    )
+    is_json = [isinstance(table.c[n].type, JSON) for n in names]
+    if not any(is_json):
+
+        def convert(row: dict[str, Any]) -> tuple[Any, ...]:
+            return tuple(row[n] for n in names)
+
+    else:
+        pairs = list(zip(names, is_json, strict=True))
+
+        def convert(row: dict[str, Any]) -> tuple[Any, ...]:
+            return tuple(_json_text(row[n]) if j else row[n] for n, j in pairs)
+
+    _PG_UPSERTS[cache_key] = (sql, convert)
+    return sql, convert
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"'
 
 
 async def read_checkpoint(session: AsyncSession, name: str = DEFAULT_CHECKPOINT) -> int:
