@@ -14,6 +14,7 @@ from libs.events.envelope import Envelope, EventData
 from libs.events.subjects import Aggregate
 
 EVENT_TYPES: Mapping[str, type[EventData]] = {cls.event_type(): cls for cls in ALL_EVENTS}
+_AGGREGATES: Mapping[str, Aggregate] = {a.value: a for a in Aggregate}  # faster than Aggregate(v)
 
 
 class UnknownEvent(ValueError):
@@ -65,7 +66,7 @@ def envelope_from_dict(obj: Mapping[str, Any]) -> Envelope:
         event_id=obj["event_id"],
         type=etype,
         schema_version=cls.SCHEMA_VERSION,
-        aggregate=Aggregate(obj["aggregate"]),
+        aggregate=_AGGREGATES.get(obj["aggregate"]) or Aggregate(obj["aggregate"]),
         aggregate_id=obj["aggregate_id"],
         occurred_at=datetime.fromisoformat(obj["occurred_at"]),
         correlation_id=obj.get("correlation_id"),
