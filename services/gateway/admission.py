@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -37,6 +38,8 @@ from services.gateway.admission_rules import decide
 log = logging.getLogger("slipway.admission")
 
 CONSUMER = "admission"
+# Deployments whose folded state the manager keeps between decisions (refreshed incrementally).
+DEPLOYMENT_CACHE = 4096
 WATCHED = (
     "DeploymentRequested",
     "JobSucceeded",
@@ -64,6 +67,7 @@ class AdmissionManager:
         self.settings = settings
         self.repo = Repository(JetStreamEventStore(nc))
         self.envs: dict[str, Loaded[EnvironmentState]] = {}
+        self.deps: OrderedDict[str, Loaded[DeploymentState]] = OrderedDict()
         self.last_seq = 0  # stream sequence of the last message decided (for lag reports)
         self._loop = DurableLoop(
             nc, consumer_config(settings), self._decide, name="admission", batch=1
@@ -97,9 +101,7 @@ class AdmissionManager:
 
     async def decide_and_append(self, dep_id: str, cause: str, *, min_seq: int = 0) -> None:
         for _ in range(50):
-            dep: Loaded[DeploymentState] = await self.repo.load(
-                Aggregate.DEPLOYMENT, dep_id, min_seq=min_seq
-            )
+            dep = await self._deployment(dep_id, min_seq=min_seq)
             if not dep.state.requested:
                 return
             env = await self._environment(dep.state)
@@ -109,9 +111,7 @@ class AdmissionManager:
                 *(a.deployment_id for a in env.state.in_flight),
             }:
                 if other_id != dep_id:
-                    others[other_id] = await self.repo.load(
-                        Aggregate.DEPLOYMENT, other_id, leader=True
-                    )
+                    others[other_id] = await self._deployment(other_id, leader=True)
             events = decide(env.state, dep.state, {k: v.state for k, v in others.items()}, cause)
             if not events:
                 return
@@ -129,7 +129,17 @@ class AdmissionManager:
                 for e in events
             ]
             try:
-                await self.repo.store.append_batch(batch)
+                if len(batch) == 1:
+                    # One aggregate: a plain version-checked append (an atomic batch costs the
+                    # server a staging store of its own, several times a lone append).
+                    one = batch[0]
+                    res = await self.repo.store.append(
+                        one.envelope, expected_seq=one.expected_seq, prev_hash=one.prev_hash
+                    )
+                    if res.duplicate:
+                        continue  # decided before: decide again on fresh state
+                else:
+                    await self.repo.store.append_batch(batch)
                 log.info(
                     "admission: %s",
                     ", ".join(f"{e.type}({e.correlation_id})@{e.aggregate.value}" for e in events),
@@ -138,6 +148,23 @@ class AdmissionManager:
             except (VersionConflict, DuplicateBatch):
                 continue  # something moved on (or this was decided before): decide again
         raise RuntimeError(f"admission of {dep_id}: too many conflicts")
+
+    async def _deployment(
+        self, dep_id: str, *, min_seq: int = 0, leader: bool = False
+    ) -> Loaded[DeploymentState]:
+        """A deployment's folded state, kept between decisions and refreshed incrementally:
+        its own aggregate by direct get with the sequence guard, others through the leader."""
+        held = self.deps.pop(dep_id, None)
+        if held is None:
+            held = await self.repo.load(
+                Aggregate.DEPLOYMENT, dep_id, min_seq=min_seq, leader=leader
+            )
+        else:
+            await self.repo.refresh(held, min_seq=min_seq, leader=leader)
+        self.deps[dep_id] = held
+        while len(self.deps) > DEPLOYMENT_CACHE:
+            self.deps.popitem(last=False)
+        return held
 
     async def _environment(self, dep: DeploymentState) -> Loaded[EnvironmentState]:
         env_id = subjects.environment_id(dep.project, dep.environment)
