@@ -284,6 +284,11 @@ class JetStreamEventStore:
             # All or nothing, and it was nothing: each one alone gets its own exact answer.
             await asyncio.gather(*(alone(q) for q in take))
             return
+        if data.get("batch") != batch_id or data.get("count") != len(take):
+            # Not confirmed as one batch (a server without atomic batches stores each message
+            # on its own): the ids tell each append where it went.
+            await asyncio.gather(*(alone(q) for q in take))
+            return
         self.group_commits += 1
         first = int(data["seq"]) - len(take) + 1
         for i, q in enumerate(take):
