@@ -93,15 +93,19 @@ class AdmissionManager:
             await _nak(msg, 0.5)
 
     async def handle(self, msg: Msg) -> None:
-        _, dep_id, _ = subjects.parse_event_subject(msg.subject)
+        _, dep_id, event_type = subjects.parse_event_subject(msg.subject)
         seq = msg.metadata.sequence.stream
         cause = (msg.headers or {}).get("Nats-Msg-Id") or f"seq-{seq}"
+        # A deployment is created once, by its DeploymentRequested: nothing of it comes before.
+        first_seq = seq if event_type == "DeploymentRequested" else None
         with deployment_span("admission", dep_id, headers=msg.headers, event_id=cause):
-            await self.decide_and_append(dep_id, cause, min_seq=seq)
+            await self.decide_and_append(dep_id, cause, min_seq=seq, first_seq=first_seq)
 
-    async def decide_and_append(self, dep_id: str, cause: str, *, min_seq: int = 0) -> None:
+    async def decide_and_append(
+        self, dep_id: str, cause: str, *, min_seq: int = 0, first_seq: int | None = None
+    ) -> None:
         for _ in range(50):
-            dep = await self._deployment(dep_id, min_seq=min_seq)
+            dep = await self._deployment(dep_id, min_seq=min_seq, first_seq=first_seq)
             if not dep.state.requested:
                 return
             env = await self._environment(dep.state)
@@ -150,12 +154,28 @@ class AdmissionManager:
         raise RuntimeError(f"admission of {dep_id}: too many conflicts")
 
     async def _deployment(
-        self, dep_id: str, *, min_seq: int = 0, leader: bool = False
+        self,
+        dep_id: str,
+        *,
+        min_seq: int = 0,
+        leader: bool = False,
+        first_seq: int | None = None,
     ) -> Loaded[DeploymentState]:
         """A deployment's folded state, kept between decisions and refreshed incrementally:
-        its own aggregate by direct get with the sequence guard, others through the leader."""
+        its own aggregate by direct get with the sequence guard, others through the leader.
+
+        `first_seq`: the sequence of the deployment's first event when known, so that a first
+        read starts there instead of making the server search the stream from its start."""
         held = self.deps.pop(dep_id, None)
-        if held is None:
+        if held is None and first_seq is not None:
+            held = Loaded(
+                Aggregate.DEPLOYMENT,
+                dep_id,
+                DeploymentState(id=dep_id),
+                last_seq=first_seq - 1,
+            )
+            await self.repo.refresh(held, min_seq=min_seq, leader=leader)
+        elif held is None:
             held = await self.repo.load(
                 Aggregate.DEPLOYMENT, dep_id, min_seq=min_seq, leader=leader
             )
