@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
+import nats
 from nats.aio.client import Client as NATS
 
 from libs.events import catalog as ev
 from libs.events.subjects import Aggregate
-from libs.eventstore import Appended, JetStreamEventStore, VersionConflict
+from libs.eventstore import Appended, JetStreamEventStore, VersionConflict, bootstrap
 from tests.factories import dep_event, requested, uid
 
 
@@ -86,3 +87,22 @@ async def test_group_commit_off_sends_every_append_alone(nc: NATS) -> None:
     assert store.group_commits == 0
     for d in ids:
         assert len(await store.load(Aggregate.DEPLOYMENT, d)) == 1
+
+
+async def test_queued_appends_never_hang_when_the_connection_closes(nats_url: str) -> None:
+    conn = await nats.connect(nats_url)
+    await bootstrap(conn)
+    store = JetStreamEventStore(conn, group_commit_after=0)
+    ids = [uid("d") for _ in range(20)]
+    tasks = [
+        asyncio.create_task(
+            store.append(dep_event(d, requested(d)), expected_seq=0, prev_hash=None)
+        )
+        for d in ids
+    ]
+    await asyncio.sleep(0)  # all queued, the committer not yet run
+    await conn.close()
+    async with asyncio.timeout(10):
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    # Each one either went through before the close or says it did not: none is left waiting.
+    assert all(isinstance(r, (Appended, Exception)) for r in results)
