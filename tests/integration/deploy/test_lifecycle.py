@@ -9,6 +9,7 @@ from pathlib import Path
 import docker
 import httpx
 
+from libs.containers.runtime import REPLICA_LABEL, ContainerSpec
 from libs.events import catalog as ev
 from libs.events import plans
 from libs.events.envelope import Envelope, EventData, new_event
@@ -16,6 +17,7 @@ from libs.events.outputs import DeployImageOutput, ImageOutput
 from libs.events.states import DeploymentStatus
 from libs.events.subjects import Aggregate, environment_log_subject
 from libs.events.values import ConfigSnapshot, DeploymentType, JobSpec, JobType, Source
+from services.deploy.containers import attempt_labels, container_name
 from tests.integration.deploy.deploy_support import write_image_tar
 from tests.integration.deploy.runside import RunSide
 
@@ -208,3 +210,57 @@ async def test_a_routed_deployment_stopped_or_paused_keeps_its_containers_until_
         removed = [e.data for e in await side.events(dep) if e.type == "ContainersRemoved"]
         assert [r.reason for r in removed] == [reason]
         assert state.status.value == reason
+
+
+async def test_the_reconciler_removes_a_lost_attempts_containers_and_keeps_the_current_ones(
+    side: RunSide, deploy_app_image: str, docker_client: docker.DockerClient
+) -> None:
+    """A deploy attempt whose holder was lost (a higher attempt claimed the job) leaves its
+    containers behind: the reconciler removes exactly those, never the current attempt's."""
+    dep = await side.request(
+        DeploymentType.IMAGE,
+        Source(image_ref=deploy_app_image),
+        plan=(JobSpec(id="deploy", type=JobType.DEPLOY_IMAGE),),
+    )
+    ids = {}
+    for attempt in (1, 2):
+        loaded = await side.repo.load(Aggregate.DEPLOYMENT, dep)
+        started = ev.JobStarted(
+            job_id="deploy", job_type=JobType.DEPLOY_IMAGE, attempt=attempt, executor="t"
+        )
+        claim = new_event(
+            started,
+            aggregate=Aggregate.DEPLOYMENT,
+            aggregate_id=dep,
+            causation_id=f"claim-{attempt}",
+            actor="test",
+            correlation_id=dep,
+            job_id="deploy",
+            attempt=attempt,
+        )
+        await side.repo.append(loaded, [claim])
+        labels = attempt_labels(side.project, side.environment, dep, "deploy", attempt)
+        spec = ContainerSpec(
+            name=container_name(side.project, side.environment, dep, attempt, 0),
+            image=deploy_app_image,
+            port=8000,
+            labels={**labels, REPLICA_LABEL: "0"},
+        )
+        ids[attempt] = (await side.runtime.run(spec)).id
+
+    lifecycle = await side.start_lifecycle()
+    removed = await lifecycle.reconcile_containers()
+
+    assert [(r.deployment_id, r.reason) for r in removed] == [(dep, "stale attempt")]
+    assert [c.info.id for c in removed[0].containers] == [ids[1]]
+    assert not docker_client.containers.list(all=True, filters={"id": ids[1]}, sparse=True)
+    [kept] = docker_client.containers.list(filters={"id": ids[2]})
+    assert kept.status == "running"
+    # The lost attempt never recorded its containers, so the deployment's record has none to
+    # drop; the environment's log says what went.
+    assert not [e for e in await side.events(dep) if isinstance(e.data, ev.ContainersRemoved)]
+    lines = [r["line"] for r in await side.log_lines(environment_log_subject(side.env_id))]
+    name = container_name(side.project, side.environment, dep, 1, 0)
+    assert any(f"removed {name} (stale attempt)" in line for line in lines)
+    # A second pass finds nothing more to do.
+    assert await lifecycle.reconcile_containers() == []
