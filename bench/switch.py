@@ -3,7 +3,8 @@
 (a) image deploy of a prebuilt image: admission -> first 2xx of the new container through Caddy,
     against a plain `docker run` polled every 100 ms until 2xx;
 (b) rollback: appending the rollback deployment -> the old content served through Caddy (an image
-    rollback starts a container again; a static rollback only re-routes);
+    rollback starts a container again; a static rollback only re-routes), with the toy handlers
+    and again through the real deploy and health services;
 (c) non-2xx answers and connection errors during 20 switches under continuous load, for a client
     opening a connection per request and one keeping a single keep-alive connection.
 
@@ -175,6 +176,7 @@ async def _real_image_deploys(
 
     from libs.events.values import ConfigSnapshot, DeploymentType, Source
     from services.deploy.main import run as run_deploy
+    from services.gateway.deployments import rollback_deployment
     from services.health.main import run as run_health
 
     client = docker.from_env()
@@ -205,6 +207,8 @@ async def _real_image_deploys(
     ]
     slip: list[float] = []
     raw: list[float] = []
+    rolled: list[float] = []
+    bodies: dict[str, str] = {}
     try:
         await asyncio.sleep(1.0)  # consumers bound
         for n, tag in enumerate(tags):
@@ -219,7 +223,8 @@ async def _real_image_deploys(
 
             try:
                 async with asyncio.timeout(120):
-                    _, took = await through_slipway(world, f"real{n}", start)
+                    dep_id, took = await through_slipway(world, f"real{n}", start)
+                bodies[dep_id] = f"real{n}"
             except TimeoutError:
                 raise RuntimeError(f"real{n} was never served: {await _jobs_of(world)}") from None
             started = time.monotonic()
@@ -236,6 +241,34 @@ async def _real_image_deploys(
             if n:  # the first of each warms up
                 slip.append(took)
                 raw.append(raw_took)
+        # (b) through the same services: a rollback built as the gateway builds it (the target's
+        # recorded image; its containers were torn down when the next deployment took the route).
+        deps = list(bodies)
+        for _ in range(runs):
+            target = await world.state(deps[-2])
+            body = bodies[target.id]
+            new = rollback_deployment(target.id, target)
+
+            async def roll(new: Any = new, body: str = body) -> str:
+                dep = await world.request(
+                    body,
+                    env=new.environment,
+                    kind=new.kind,
+                    source=new.source,
+                    plan=new.plan,
+                    config=new.config,
+                )
+                await world.admit(dep, new.environment)
+                return dep
+
+            try:
+                async with asyncio.timeout(120):
+                    dep_id, took = await through_slipway(world, body, roll)
+            except TimeoutError:
+                raise RuntimeError(f"rollback never served: {await _jobs_of(world)}") from None
+            bodies[dep_id] = body
+            deps.append(dep_id)
+            rolled.append(took)
     finally:
         stop.set()
         await asyncio.wait(services, timeout=30)
@@ -249,6 +282,8 @@ async def _real_image_deploys(
         "raw_docker_run": summary(raw),
         "overhead_s": round(s_med - r_med, 3),
         "target_met": s_med <= r_med + 0.3,
+        "rollback_to_old_content": summary(rolled),
+        "rollback_target_met": statistics.median(rolled) <= 1.5,
     }
 
 
