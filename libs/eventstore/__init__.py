@@ -15,6 +15,7 @@ from libs.eventstore.store import (
     JetStreamEventStore,
     PendingAppend,
     StoredMessage,
+    recorded_from_delivery,
 )
 
 __all__ = [
@@ -33,4 +34,5 @@ __all__ = [
     "TooManyConflicts",
     "VersionConflict",
     "bootstrap",
+    "recorded_from_delivery",
 ]

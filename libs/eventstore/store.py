@@ -122,6 +122,16 @@ def _rfc3339(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def recorded_from_delivery(msg: Msg) -> Recorded:
+    """A consumer's delivery as a recorded event (sequence and server time from its reply)."""
+    return Recorded(
+        seq=msg.metadata.sequence.stream,
+        stored_at=_stored_at_of_delivery(msg),
+        raw=msg.data,
+        envelope=registry.decode(msg.data),
+    )
+
+
 def recorded_from_msg(msg: Msg) -> Recorded:
     hdr = msg.headers or {}
     return Recorded(
@@ -530,6 +540,22 @@ class JetStreamEventStore:
                 )
             )
             seq = int(m["seq"]) + 1
+
+    async def count_via_leader(self, aggregate: Aggregate, aggregate_id: str) -> int | None:
+        """How many events the aggregate has, from the leader's subject index: no message is
+        read, and no block is searched. None when the server does not say."""
+        resp = await self.nc.request(
+            f"$JS.API.STREAM.INFO.{self.stream}",
+            json.dumps({"subjects_filter": aggregate_filter(aggregate, aggregate_id)}).encode(),
+            timeout=self.timeout,
+        )
+        data = json.loads(resp.data)
+        state = data.get("state")
+        if "error" in data or not isinstance(state, dict):
+            return None
+        if int(data.get("total", 0)) > len(state.get("subjects") or {}):
+            return None  # a paged answer: not all subjects are here
+        return sum(int(n) for n in (state.get("subjects") or {}).values())
 
     async def last_seq(self) -> int:
         resp = await self.nc.request(

@@ -20,6 +20,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from libs.consumer import DurableLoop
 from libs.events import subjects
+from libs.events.fold import Recorded
 from libs.events.states import DeploymentState, EnvironmentState
 from libs.events.subjects import Aggregate
 from libs.eventstore import (
@@ -30,6 +31,7 @@ from libs.eventstore import (
     Repository,
     StaleRead,
     VersionConflict,
+    recorded_from_delivery,
 )
 from libs.settings import Settings
 from libs.telemetry import deployment_span
@@ -97,15 +99,15 @@ class AdmissionManager:
         seq = msg.metadata.sequence.stream
         cause = (msg.headers or {}).get("Nats-Msg-Id") or f"seq-{seq}"
         # A deployment is created once, by its DeploymentRequested: nothing of it comes before.
-        first_seq = seq if event_type == "DeploymentRequested" else None
+        first = recorded_from_delivery(msg) if event_type == "DeploymentRequested" else None
         with deployment_span("admission", dep_id, headers=msg.headers, event_id=cause):
-            await self.decide_and_append(dep_id, cause, min_seq=seq, first_seq=first_seq)
+            await self.decide_and_append(dep_id, cause, min_seq=seq, first=first)
 
     async def decide_and_append(
-        self, dep_id: str, cause: str, *, min_seq: int = 0, first_seq: int | None = None
+        self, dep_id: str, cause: str, *, min_seq: int = 0, first: Recorded | None = None
     ) -> None:
         for _ in range(50):
-            dep = await self._deployment(dep_id, min_seq=min_seq, first_seq=first_seq)
+            dep = await self._deployment(dep_id, min_seq=min_seq, first=first)
             if not dep.state.requested:
                 return
             env = await self._environment(dep.state)
@@ -142,8 +144,14 @@ class AdmissionManager:
                     )
                     if res.duplicate:
                         continue  # decided before: decide again on fresh state
+                    stored = [res]
                 else:
-                    await self.repo.store.append_batch(batch)
+                    stored = await self.repo.store.append_batch(batch)
+                # The states held for the next decisions take what was just stored: the version
+                # checks passed, so nothing came in between, and their next refresh starts here
+                # instead of searching the stream from where they were read.
+                for res in stored:
+                    loaded[(res.envelope.aggregate, res.envelope.aggregate_id)].applied(res)
                 log.info(
                     "admission: %s",
                     ", ".join(f"{e.type}({e.correlation_id})@{e.aggregate.value}" for e in events),
@@ -159,28 +167,36 @@ class AdmissionManager:
         *,
         min_seq: int = 0,
         leader: bool = False,
-        first_seq: int | None = None,
+        first: Recorded | None = None,
     ) -> Loaded[DeploymentState]:
         """A deployment's folded state, kept between decisions and refreshed incrementally:
         its own aggregate by direct get with the sequence guard, others through the leader.
 
-        `first_seq`: the sequence of the deployment's first event when known, so that a first
-        read starts there instead of making the server search the stream from its start."""
+        `first`: the deployment's first event (its DeploymentRequested, delivered to us). When
+        the leader's subject index says it is the only one, it is the whole history; else the
+        read starts at it instead of making the server search the stream from its start."""
         held = self.deps.pop(dep_id, None)
-        if held is None and first_seq is not None:
+        if held is None and first is not None:
             held = Loaded(
                 Aggregate.DEPLOYMENT,
                 dep_id,
                 DeploymentState(id=dep_id),
-                last_seq=first_seq - 1,
+                last_seq=first.seq - 1,
             )
-            await self.repo.refresh(held, min_seq=min_seq, leader=leader)
+            if await self.repo.store.count_via_leader(Aggregate.DEPLOYMENT, dep_id) == 1:
+                held.apply([first])
+            else:
+                await self.repo.refresh(held, min_seq=min_seq, leader=leader)
         elif held is None:
             held = await self.repo.load(
                 Aggregate.DEPLOYMENT, dep_id, min_seq=min_seq, leader=leader
             )
-        else:
+        elif leader or held.last_seq < min_seq:
             await self.repo.refresh(held, min_seq=min_seq, leader=leader)
+        elif await self.repo.store.count_via_leader(Aggregate.DEPLOYMENT, dep_id) != held.count:
+            # Something newer than what we hold: read it (a direct get that finds nothing new
+            # would search the rest of the stream for nothing).
+            await self.repo.refresh(held, min_seq=min_seq)
         self.deps[dep_id] = held
         while len(self.deps) > DEPLOYMENT_CACHE:
             self.deps.popitem(last=False)

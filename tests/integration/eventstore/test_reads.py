@@ -188,3 +188,20 @@ async def test_repository_load_through_the_leader_folds_the_same_state(repo: Rep
         direct.last_hash,
         direct.ids,
     )
+
+
+async def test_the_leader_counts_an_aggregates_events_across_its_subjects(
+    store: JetStreamEventStore, repo: Repository
+) -> None:
+    d = uid("d")
+    assert await store.count_via_leader(Aggregate.DEPLOYMENT, d) == 0
+    await repo.execute(Aggregate.DEPLOYMENT, d, lambda s: [dep_event(d, requested(d), cause="r")])
+    for i in range(3):
+        pause = dep_event(d, ev.DeploymentPaused(by=f"u{i}"), cause=f"p{i}")
+        await repo.execute(Aggregate.DEPLOYMENT, d, lambda s, pause=pause: [pause])
+    other = uid("d")
+    await repo.execute(
+        Aggregate.DEPLOYMENT, other, lambda s: [dep_event(other, requested(other), cause="r")]
+    )
+    assert await store.count_via_leader(Aggregate.DEPLOYMENT, d) == 4
+    assert await store.count_via_leader(Aggregate.DEPLOYMENT, other) == 1

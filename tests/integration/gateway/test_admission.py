@@ -209,3 +209,24 @@ async def _admitted(repo: Repository, d: str) -> bool:
 async def _ended(repo: Repository, env_id: str, n: int) -> EnvironmentState | None:
     s = await env_state(repo, env_id)
     return s if len(s.ended) >= n else None
+
+
+async def test_a_deployment_cancelled_before_admission_decided_is_ended_never_admitted(
+    anc: NATS, arepo: Repository
+) -> None:
+    """Its DeploymentRequested is not its whole history any more when admission reads it."""
+    project = unique("p")
+    env_id = await configure(arepo, project, AdmissionPolicy.SUPERSEDE)
+    d = await request(arepo, project, "c" * 40)
+    loaded = await arepo.load(Aggregate.DEPLOYMENT, d)
+    cancel = ev.DeploymentCancelled(reason="changed my mind", by="user")
+    await arepo.append(loaded, [dep_event(d, cancel, cause="user-cancel")])
+    m = AdmissionManager(anc, Settings(ack_wait_s=5))
+    await m.start()
+    try:
+        env = await eventually(lambda: _ended(arepo, env_id, 1))
+    finally:
+        await m.stop()
+    assert d in env.ended
+    state = await dep_state(arepo, d)
+    assert not state.admitted and state.status is DeploymentStatus.CANCELLED
