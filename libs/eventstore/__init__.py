@@ -16,6 +16,7 @@ from libs.eventstore.store import (
     PendingAppend,
     StoredMessage,
     recorded_from_delivery,
+    stored_from_delivery,
 )
 
 __all__ = [
@@ -35,4 +36,5 @@ __all__ = [
     "VersionConflict",
     "bootstrap",
     "recorded_from_delivery",
+    "stored_from_delivery",
 ]

@@ -122,14 +122,17 @@ def _rfc3339(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def recorded_from_delivery(msg: Msg) -> Recorded:
-    """A consumer's delivery as a recorded event (sequence and server time from its reply)."""
-    return Recorded(
-        seq=msg.metadata.sequence.stream,
-        stored_at=_stored_at_of_delivery(msg),
-        raw=msg.data,
-        envelope=registry.decode(msg.data),
+def stored_from_delivery(msg: Msg) -> StoredMessage:
+    """A consumer's delivery with its stream sequence and exact server time (from its reply)."""
+    return StoredMessage(
+        msg.metadata.sequence.stream, msg.subject, _stored_at_of_delivery(msg), msg.data
     )
+
+
+def recorded_from_delivery(msg: Msg) -> Recorded:
+    """A consumer's delivery of an event, decoded."""
+    stored = stored_from_delivery(msg)
+    return Recorded(stored.seq, stored.stored_at, stored.raw, registry.decode(stored.raw))
 
 
 def recorded_from_msg(msg: Msg) -> Recorded:
@@ -647,12 +650,6 @@ class JetStreamEventStore:
                     msg = await sub.next_msg(timeout=3600)
                 except NatsTimeout:
                     continue
-                meta = msg.metadata
-                yield Recorded(
-                    seq=meta.sequence.stream,
-                    stored_at=_stored_at_of_delivery(msg),
-                    raw=msg.data,
-                    envelope=registry.decode(msg.data),
-                )
+                yield recorded_from_delivery(msg)
         finally:
             await sub.unsubscribe()

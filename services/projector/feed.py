@@ -5,12 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from datetime import UTC, datetime
 
-from nats.aio.msg import Msg
-
-from libs.events import Recorded, decode
-from libs.eventstore import StoredMessage
+from libs.events import Recorded
 
 Apply = Callable[[list[Recorded]], Awaitable[int]]
 
@@ -61,23 +57,3 @@ async def feed(
         producer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await producer
-
-
-def stored_from_consumer_msg(msg: Msg) -> StoredMessage:
-    """A consumer delivery with its stream sequence and exact server time.
-
-    The time is read from the ack subject's nanoseconds and cut to microseconds, the way the
-    store's direct reads do, rather than through a float (which can round to the next µs).
-    """
-    tokens = (msg.reply or "").split(".")
-    # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending> (v1, 9 tokens), or
-    # with <domain>.<account hash> after ACK and a trailing random token (v2).
-    stamp = tokens[7] if len(tokens) == 9 else tokens[Msg.Ack.Timestamp]
-    secs, nanos = divmod(int(stamp), 1_000_000_000)
-    stored_at = datetime.fromtimestamp(secs, UTC).replace(microsecond=nanos // 1000)
-    return StoredMessage(msg.metadata.sequence.stream, msg.subject, stored_at, msg.data)
-
-
-def recorded_from_consumer_msg(msg: Msg) -> Recorded:
-    stored = stored_from_consumer_msg(msg)
-    return Recorded(stored.seq, stored.stored_at, stored.raw, decode(stored.raw))

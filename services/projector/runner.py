@@ -32,10 +32,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.events import Recorded
 from libs.events.subjects import EVENTS_ALL, KV_LOCKS, PROJECTOR_CONSUMER, PROJECTOR_LOCK
-from libs.eventstore import JetStreamEventStore
+from libs.eventstore import JetStreamEventStore, recorded_from_delivery
 from libs.jobs.lease import Lease, LeaseTaken
 from libs.settings import Settings
-from services.projector.feed import feed, recorded_from_consumer_msg
+from services.projector.feed import feed
 from services.projector.project import CheckpointMismatch, Projector
 
 log = logging.getLogger("slipway.projector")
@@ -245,7 +245,7 @@ class ProjectorRunner:
 
     async def handle(self, msgs: list[Msg]) -> None:
         """Applies one fetched batch (filling any gap from the store), then acks it all."""
-        by_seq = {r.seq: r for r in map(recorded_from_consumer_msg, msgs)}
+        by_seq = {r.seq: r for r in map(recorded_from_delivery, msgs)}
         fresh = [by_seq[s] for s in sorted(by_seq) if s > self.checkpoint]
         if fresh:
             contiguous = all(r.seq == self.checkpoint + 1 + i for i, r in enumerate(fresh))

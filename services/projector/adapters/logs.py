@@ -9,8 +9,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import ConsumerConfig, DeliverPolicy
 
 from libs.events.subjects import LOGS_STREAM, deployment_logs_filter
-from libs.eventstore import JetStreamEventStore, StoredMessage
-from services.projector.feed import stored_from_consumer_msg
+from libs.eventstore import JetStreamEventStore, StoredMessage, stored_from_delivery
 
 
 class JetStreamLogSource:
@@ -51,6 +50,6 @@ class JetStreamLogSource:
                     msg = await sub.next_msg(timeout=3600)
                 except NatsTimeout:
                     continue
-                yield stored_from_consumer_msg(msg)
+                yield stored_from_delivery(msg)
         finally:
             await sub.unsubscribe()
