@@ -7,6 +7,8 @@ import subprocess
 from collections.abc import Mapping
 from pathlib import Path
 
+from services.clone.git import Stream
+
 AUTHOR = "Test Author"
 EMAIL = "author@example.com"
 
@@ -67,3 +69,17 @@ class GitRepo:
     @property
     def url(self) -> str:
         return str(self.path)
+
+
+class Lines:
+    """A clone log sink that keeps every line (and its stream) for assertions."""
+
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, Stream]] = []
+
+    def __call__(self, line: str, stream: Stream) -> None:
+        self.lines.append((line, stream))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(line for line, _ in self.lines)

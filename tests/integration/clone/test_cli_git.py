@@ -11,22 +11,10 @@ from pathlib import Path
 import pytest
 
 from services.clone.adapters.cli_git import CliGitClient
-from services.clone.git import CheckoutRequest, GitAuth, GitError, Stream
+from services.clone.git import CheckoutRequest, GitAuth, GitError
 from services.clone.urls import RepoUrl, parse_repo_url
 from tests.support.git_http import git_http_server
-from tests.support.git_repos import GitRepo
-
-
-class Lines:
-    def __init__(self) -> None:
-        self.lines: list[tuple[str, Stream]] = []
-
-    def __call__(self, line: str, stream: Stream) -> None:
-        self.lines.append((line, stream))
-
-    @property
-    def text(self) -> str:
-        return "\n".join(line for line, _ in self.lines)
+from tests.support.git_repos import GitRepo, Lines
 
 
 def http_url(url: str) -> RepoUrl:

@@ -11,22 +11,10 @@ from typing import Any
 import pytest
 
 from services.clone.adapters.cli_git import CliGitClient
-from services.clone.git import CheckoutRequest, GitAuth, GitError, Stream
+from services.clone.git import CheckoutRequest, GitAuth, GitError
 from services.clone.urls import parse_repo_url
-from tests.support.git_repos import GitRepo
+from tests.support.git_repos import GitRepo, Lines
 from tests.support.sshd import SshServer, find_sshd, ssh_server
-
-
-class Lines:
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-
-    def __call__(self, line: str, stream: Stream) -> None:
-        self.lines.append(line)
-
-    @property
-    def text(self) -> str:
-        return "\n".join(self.lines)
 
 
 @pytest.fixture
