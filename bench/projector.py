@@ -5,8 +5,10 @@
 Seeds an embedded NATS (the `nats-server` wheel) with realistic deployment histories (sealed,
 published in order without version checks), then measures against PostgreSQL (`DATABASE_URL`,
 else a throwaway local cluster with fsync off):
-- raw replay: the same stream read in order by an ordered consumer, undecoded (the ceiling of any
-  reader), and through `read_all` (direct gets, decoded — what catch-up reads with);
+- raw replay: the same stream read in order by nats-py's ordered consumer, counting messages and
+  nothing else (the ceiling of any reader: faster than `replay_stored`, which builds the stored
+  messages catch-up reads); beside it `replay_stored` and `replay` (decoded) — what catch-up and
+  rebuild read with;
 - live catch-up: a `ProjectorRunner` from checkpoint 0 until its checkpoint is the last sequence;
 - rebuild: `rebuild()` of that database (fresh schema from sequence 1, then the swap);
 - list API: `GET /api/deployments` of a real projector process (`services.projector.main`),
@@ -79,6 +81,19 @@ async def raw_replay(nc: NATS, last: int) -> float:
     elapsed = time.monotonic() - started
     await sub.unsubscribe()
     return last / elapsed
+
+
+async def stored_replay(store: JetStreamEventStore) -> float:
+    """Events/s of `replay_stored()`: the bulk reader's stored messages, undecoded."""
+    started, n = time.monotonic(), 0
+    async for chunk in store.replay_stored():
+        n += len(chunk)
+    return n / (time.monotonic() - started)
+
+
+def rss_mb() -> int:
+    with open("/proc/self/status") as status:
+        return int(status.read().split("VmRSS:")[1].split()[0]) // 1024
 
 
 async def decoded_replay(store: JetStreamEventStore) -> float:
@@ -206,9 +221,12 @@ async def run(events: int, deployments: int, requests: int) -> dict[str, Any]:
             tune_gc()
             store = JetStreamEventStore(nc)
             raw = await raw_replay(nc, last)
+            stored = await stored_replay(store)
             decoded = await decoded_replay(store)
+            rss_before = rss_mb()
             cpu = time.process_time()
             live = await catch_up(nc, store, db_url, last)
+            rss_after = rss_mb()
             catch_up_cpu = (time.process_time() - cpu) / last
             cpu = time.process_time()
             report = await rebuild(db_url, store)
@@ -222,6 +240,7 @@ async def run(events: int, deployments: int, requests: int) -> dict[str, Any]:
             "database": "postgresql" + ("" if cluster is None else " (throwaway, fsync off)"),
             "seed_s": {"build": round(built_s, 1), "publish": round(seeded_s, 1)},
             "raw_replay_events_per_s": round(raw),
+            "replay_stored_events_per_s": round(stored),
             "decoded_replay_events_per_s": round(decoded),
             "catch_up_events_per_s": round(live),
             "catch_up_vs_raw_replay": round(live / raw, 3),
@@ -232,6 +251,7 @@ async def run(events: int, deployments: int, requests: int) -> dict[str, Any]:
                 "catch_up": round(catch_up_cpu * 1e6, 1),
                 "rebuild": round(rebuild_cpu * 1e6, 1),
             },
+            "bench_rss_mb": {"before_catch_up": rss_before, "after_catch_up": rss_after},
             "load_average_1m": round(os.getloadavg()[0], 2),
             "cpus": os.cpu_count(),
             "list_api": latency,

@@ -26,7 +26,7 @@ import httpx
 
 from libs.events.encoding import EncodingError, verify_bytes
 from libs.events.subjects import EVENTS_ALL, Aggregate, aggregate_filter, aggregate_kind_filter
-from libs.eventstore.store import StoredMessage
+from libs.eventstore.replay import StoredMessage
 
 # Fields copied from the stored event into a line (and checked against it).
 COPIED = (

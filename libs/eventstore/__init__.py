@@ -10,11 +10,11 @@ from libs.eventstore.errors import (
     StreamMisconfigured,
     VersionConflict,
 )
+from libs.eventstore.replay import StoredMessage
 from libs.eventstore.store import (
     Appended,
     JetStreamEventStore,
     PendingAppend,
-    StoredMessage,
     recorded_from_delivery,
     stored_from_delivery,
 )

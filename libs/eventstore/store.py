@@ -27,6 +27,13 @@ from libs.eventstore.errors import (
     StaleRead,
     VersionConflict,
 )
+from libs.eventstore.replay import (
+    REPLAY_CHUNK,
+    REPLAY_STALL_S,
+    REPLAY_WINDOW,
+    StoredMessage,
+    replay_stored,
+)
 from libs.telemetry import inject_headers
 
 ERR_WRONG_LAST_SEQUENCE = 10071
@@ -56,16 +63,6 @@ class PendingAppend:
     envelope: Envelope
     expected_seq: int
     prev_hash: str | None
-
-
-@dataclass(frozen=True)
-class StoredMessage:
-    """A message as the stream holds it: sequence, subject, server time and exact bytes."""
-
-    seq: int
-    subject: str
-    stored_at: datetime
-    raw: bytes
 
 
 @dataclass
@@ -580,56 +577,43 @@ class JetStreamEventStore:
         *,
         from_seq: int = 1,
         until_seq: int | None = None,
-        chunk: int = 500,
+        chunk: int = REPLAY_CHUNK,
+        window: int = REPLAY_WINDOW,
     ) -> AsyncGenerator[list[Recorded], None]:
-        """Stored events in stream order, in chunks, up to `until_seq` or to the last event
-        stored when the replay began: the bulk reader (catch-up, rebuild).
+        """Stored events in stream order, decoded, in chunks, up to `until_seq` or to the last
+        event stored when the replay began: the bulk reader (catch-up, rebuild)."""
+        async for batch in self.replay_stored(
+            subject_filter, from_seq=from_seq, until_seq=until_seq, chunk=chunk, window=window
+        ):
+            yield [Recorded(m.seq, m.stored_at, m.raw, registry.decode(m.raw)) for m in batch]
 
-        An ordered push consumer (served by the stream leader): its messages carry their
-        sequence and time in the reply subject, with no headers to parse, and the server sends
-        as fast as the reader takes them (flow control), several times faster than direct gets.
+    async def replay_stored(
+        self,
+        subject_filter: str = EVENTS_ALL,
+        *,
+        from_seq: int = 1,
+        until_seq: int | None = None,
+        chunk: int = REPLAY_CHUNK,
+        window: int = REPLAY_WINDOW,
+        stall_s: float = REPLAY_STALL_S,
+    ) -> AsyncGenerator[list[StoredMessage], None]:
+        """`replay` without decoding: the stored messages (see `libs.eventstore.replay`).
+
+        A push consumer served by the stream leader, several times faster than direct gets;
+        at most `window` messages wait in memory however slow the reader is.
         """
         target = until_seq if until_seq is not None else await self.last_seq()
-        if target < from_seq:
-            return
-        queue: asyncio.Queue[list[StoredMessage] | None] = asyncio.Queue(maxsize=8)
-        buf: list[StoredMessage] = []
-        finished = False
-
-        async def on_msg(msg: Msg) -> None:
-            nonlocal buf, finished
-            if finished:
-                return
-            tokens = (msg.reply or "").split(".")
-            # $JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ts>.<pending> (9 tokens),
-            # or with <domain>.<account hash> after ACK and a random last token.
-            off = 0 if len(tokens) == 9 else 2
-            seq, pending = int(tokens[5 + off]), int(tokens[8 + off])
-            if seq > target:
-                return
-            buf.append(StoredMessage(seq, msg.subject, _stored_at_of_delivery(msg), msg.data))
-            finished = seq >= target or pending == 0
-            if len(buf) >= chunk or finished:
-                out, buf = buf, []
-                await queue.put(out)  # holds the consumer back while the reader is behind
-                if finished:
-                    await queue.put(None)
-
-        sub = await self.nc.jetstream().subscribe(
+        async for batch in replay_stored(
+            self.nc,
+            self.stream,
             subject_filter,
-            ordered_consumer=True,
-            stream=self.stream,
-            cb=on_msg,
-            config=ConsumerConfig(
-                deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=max(1, from_seq)
-            ),
-        )
-        try:
-            while (batch := await queue.get()) is not None:
-                yield [Recorded(m.seq, m.stored_at, m.raw, registry.decode(m.raw)) for m in batch]
-        finally:
-            finished = True
-            await sub.unsubscribe()
+            from_seq=max(1, from_seq),
+            target=target,
+            chunk=chunk,
+            window=window,
+            stall_s=stall_s,
+        ):
+            yield batch
 
     async def follow(
         self, subject_filter: str = EVENTS_ALL, *, from_seq: int = 1
