@@ -138,9 +138,14 @@ class ProjectorRunner:
                 lease = Lease(kv, PROJECTOR_LOCK, self.holder, 0)
                 try:
                     await lease.take()
-                except LeaseTaken:
-                    if self.role != "standby":
-                        log.info("projector %s standing by: the lock is held", self.holder)
+                except Exception as exc:
+                    # Held by another instance, or NATS is unreachable for now (an outage must
+                    # not end the loop, nor the query API of this process): stand by, retry.
+                    if isinstance(exc, LeaseTaken):
+                        if self.role != "standby":
+                            log.info("projector %s standing by: the lock is held", self.holder)
+                    else:
+                        log.warning("projector %s cannot take the lock: %r", self.holder, exc)
                     self.role = "standby"
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(self.settings.projector_standby_poll_s):

@@ -6,13 +6,15 @@ import asyncio
 import collections
 from typing import Any
 
+import nats
 import pytest
 from nats.aio.client import Client as NATS
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from libs.events import Recorded
 from libs.events.subjects import EVENTS_STREAM, PROJECTOR_CONSUMER
-from libs.eventstore import JetStreamEventStore
+from libs.eventstore import BootstrapOptions, JetStreamEventStore, bootstrap
+from libs.infra import EmbeddedNats
 from services.projector.db import make_engine, migrate, sessions
 from services.projector.project import Projector
 from services.projector.runner import ProjectorRunner
@@ -169,4 +171,35 @@ async def test_a_second_instance_stands_by_and_takes_over_when_the_first_stops(
         assert sorted(applied) == list(range(1, last + 1))
         await assert_projection_is_the_fold(pstore, sessions(engine))
     finally:
+        await engine.dispose()
+
+
+async def test_the_loop_outlives_a_nats_outage(tmp_path: Any) -> None:
+    """NATS goes away under an active projector (its lock refresh fails, taking it again fails
+    while the server is down) and comes back: the same loop takes the lock again and applies
+    what is appended after, nothing twice. (The database plays no part: SQLite only.)"""
+    read_url = f"sqlite+aiosqlite:///{tmp_path / 'readmodel.db'}"
+    await migrate(read_url)
+    engine = make_engine(read_url)
+    server = EmbeddedNats(tmp_path / "nats").start()
+    nc = await nats.connect(server.url, max_reconnect_attempts=-1, reconnect_time_wait=0.2)
+    try:
+        await bootstrap(nc, BootstrapOptions(lease_ttl_s=2.0))
+        store = JetStreamEventStore(nc)
+        runner = ProjectorRunner(nc, store, sessions(engine), fast_settings(), holder="one")
+        last = await seed(nc, deployments=5)
+        async with running(runner):
+            await wait_until(lambda: runner.checkpoint >= last, what="first catch-up")
+            server.stop()
+            await asyncio.sleep(14.0)  # longer than two request timeouts: the refresh and the retakes fail
+            assert runner.role != "stopped"
+            server.start()
+            await wait_until(lambda: nc.is_connected, what="reconnect")
+            last = await seed(nc, deployments=5, seed=9)
+            await wait_until(lambda: runner.checkpoint >= last, timeout=60, what="after outage")
+            assert runner.role == "active"
+        await assert_projection_is_the_fold(store, sessions(engine))
+    finally:
+        await nc.close()
+        server.stop()
         await engine.dispose()
