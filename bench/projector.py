@@ -91,11 +91,6 @@ async def stored_replay(store: JetStreamEventStore) -> float:
     return n / (time.monotonic() - started)
 
 
-def rss_mb() -> int:
-    with open("/proc/self/status") as status:
-        return int(status.read().split("VmRSS:")[1].split()[0]) // 1024
-
-
 async def decoded_replay(store: JetStreamEventStore) -> float:
     """Events/s of `replay()` — the reader catch-up and rebuild use — decoding included."""
     started, n = time.monotonic(), 0
@@ -223,10 +218,8 @@ async def run(events: int, deployments: int, requests: int) -> dict[str, Any]:
             raw = await raw_replay(nc, last)
             stored = await stored_replay(store)
             decoded = await decoded_replay(store)
-            rss_before = rss_mb()
             cpu = time.process_time()
             live = await catch_up(nc, store, db_url, last)
-            rss_after = rss_mb()
             catch_up_cpu = (time.process_time() - cpu) / last
             cpu = time.process_time()
             report = await rebuild(db_url, store)
@@ -251,7 +244,6 @@ async def run(events: int, deployments: int, requests: int) -> dict[str, Any]:
                 "catch_up": round(catch_up_cpu * 1e6, 1),
                 "rebuild": round(rebuild_cpu * 1e6, 1),
             },
-            "bench_rss_mb": {"before_catch_up": rss_before, "after_catch_up": rss_after},
             "load_average_1m": round(os.getloadavg()[0], 2),
             "cpus": os.cpu_count(),
             "list_api": latency,

@@ -191,7 +191,8 @@ async def test_the_loop_outlives_a_nats_outage(tmp_path: Any) -> None:
         async with running(runner):
             await wait_until(lambda: runner.checkpoint >= last, what="first catch-up")
             server.stop()
-            await asyncio.sleep(14.0)  # longer than two request timeouts: the refresh and the retakes fail
+            # Longer than two request timeouts: the refresh fails, then taking the lock again.
+            await asyncio.sleep(14.0)
             assert runner.role != "stopped"
             server.start()
             await wait_until(lambda: nc.is_connected, what="reconnect")
