@@ -1,6 +1,6 @@
 """The JetStream event store every service uses (§2)."""
 
-from libs.eventstore.aggregates import Loaded, Repository, TooManyConflicts
+from libs.eventstore.aggregates import FreshStates, Loaded, Repository, TooManyConflicts
 from libs.eventstore.bootstrap import BootstrapOptions, bootstrap
 from libs.eventstore.errors import (
     AppendRejected,
@@ -25,6 +25,7 @@ __all__ = [
     "BootstrapOptions",
     "DuplicateBatch",
     "EventStoreError",
+    "FreshStates",
     "JetStreamEventStore",
     "Loaded",
     "PendingAppend",

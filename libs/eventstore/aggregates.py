@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -151,3 +153,27 @@ class Repository:
 
 def copy_loaded(loaded: Loaded[S]) -> Loaded[S]:
     return dataclasses.replace(loaded, ids=set(loaded.ids))
+
+
+class FreshStates:
+    """Aggregates of one kind, held folded and brought up to date on every read with only the
+    events after the last one folded (through the stream leader) — not the whole history each
+    time: an environment gains a few events with every deployment, for ever."""
+
+    def __init__(self, repo: Repository, aggregate: Aggregate) -> None:
+        self.repo = repo
+        self.aggregate = aggregate
+        self._held: dict[str, Loaded[Any]] = {}
+        self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+
+    async def loaded(self, aggregate_id: str) -> Loaded[Any]:
+        """The aggregate as it is now; the same `Loaded` every time (callers that append to it
+        serialise themselves, as one would around any decide-then-append)."""
+        async with self._locks[aggregate_id]:
+            held = self._held.get(aggregate_id)
+            if held is None:
+                held = await self.repo.load(self.aggregate, aggregate_id, leader=True)
+                self._held[aggregate_id] = held
+            else:
+                await self.repo.refresh(held, leader=True)
+            return held

@@ -8,7 +8,7 @@ from libs.artifacts import Artifacts
 from libs.events.states import EnvironmentState
 from libs.events.subjects import Aggregate
 from libs.events.values import JobType
-from libs.eventstore import Repository
+from libs.eventstore import FreshStates, Repository
 from libs.jobs import JobContext, JobResult, JobTypeSpec
 from services.postdeploy.cron_schedule import CronClock
 from services.postdeploy.crons_job import configure_crons, remove_crons_if_ended
@@ -40,9 +40,10 @@ class PostDeploy:
 
 
 def job_handlers(deps: PostDeploy, slots: int) -> dict[JobType, JobTypeSpec]:
+    environments = FreshStates(deps.repo, Aggregate.ENVIRONMENT)
+
     async def environment(env_id: str) -> EnvironmentState:
-        loaded = await deps.repo.load(Aggregate.ENVIRONMENT, env_id, leader=True)
-        state: EnvironmentState = loaded.state
+        state: EnvironmentState = (await environments.loaded(env_id)).state
         return state
 
     async def crons(ctx: JobContext) -> JobResult:

@@ -15,7 +15,7 @@ from libs.events import catalog as ev
 from libs.events.envelope import Envelope, EventData, new_event
 from libs.events.states import DeploymentState, EnvironmentState
 from libs.events.subjects import Aggregate
-from libs.eventstore import Loaded, Repository, TooManyConflicts, VersionConflict
+from libs.eventstore import FreshStates, Loaded, Repository, TooManyConflicts, VersionConflict
 from services.routing.fence import (
     AlreadyRouted,
     Claim,
@@ -38,7 +38,7 @@ class RouteClaims:
     def __init__(self, repo: Repository, actor: str = ACTOR) -> None:
         self.repo = repo
         self.actor = actor
-        self._envs: dict[str, Loaded[EnvironmentState]] = {}
+        self._envs = FreshStates(repo, Aggregate.ENVIRONMENT)
         self._locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._ended: set[str] = set()  # ended is final: remembered, never re-read
 
@@ -48,13 +48,7 @@ class RouteClaims:
             return (await self._environment(env_id)).state
 
     async def _environment(self, env_id: str) -> Loaded[EnvironmentState]:
-        loaded = self._envs.get(env_id)
-        if loaded is None:
-            loaded = await self.repo.load(Aggregate.ENVIRONMENT, env_id, leader=True)
-            self._envs[env_id] = loaded
-        else:
-            await self.repo.refresh(loaded, leader=True)
-        return loaded
+        return await self._envs.loaded(env_id)
 
     async def _ended_of(self, deployment_ids: list[str]) -> set[str]:
         for dep_id in deployment_ids:
