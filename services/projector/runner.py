@@ -24,15 +24,14 @@ from typing import Any, Literal
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.client import JetStreamContext
 from nats.js.errors import NotFoundError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from libs.events import Recorded
 from libs.events.subjects import EVENTS_ALL, KV_LOCKS, PROJECTOR_CONSUMER, PROJECTOR_LOCK
 from libs.eventstore import JetStreamEventStore, recorded_from_delivery
+from libs.eventstore.pull import PullBatches
 from libs.jobs.lease import Lease, LeaseTaken
 from libs.settings import Settings
 from services.projector.feed import feed
@@ -205,19 +204,19 @@ class ProjectorRunner:
     async def _consume(self) -> None:
         await self.read_checkpoint()
         await self.catch_up()
-        psub = await self._ensure_consumer()
-        await self._log_lag(force=True)
-        while not self._halt:
-            try:
-                msgs = await psub.fetch(
-                    self.settings.projector_batch_size,
-                    timeout=self.settings.projector_fetch_wait_s,
+        await self._ensure_consumer()
+        pull = await PullBatches(self.nc, self.store.stream, PROJECTOR_CONSUMER).start()
+        try:
+            await self._log_lag(force=True)
+            while not self._halt:
+                msgs = await pull.fetch(
+                    self.settings.projector_batch_size, self.settings.projector_fetch_wait_s
                 )
-            except (NatsTimeout, TimeoutError):
-                msgs = []
-            if msgs:
-                await self.handle(msgs)
-            await self._log_lag()
+                if msgs:
+                    await self.handle(msgs)
+                await self._log_lag()
+        finally:
+            await pull.stop()
 
     # ------------------------------------------------------------------ steps
 
@@ -277,7 +276,7 @@ class ProjectorRunner:
         for msg in msgs:
             await msg.ack()
 
-    async def _ensure_consumer(self) -> JetStreamContext.PullSubscription:
+    async def _ensure_consumer(self) -> None:
         js = self.nc.jetstream()
         stream = self.store.stream
         try:
@@ -302,4 +301,3 @@ class ProjectorRunner:
                     filter_subject=EVENTS_ALL,
                 ),
             )
-        return await js.pull_subscribe_bind(durable=PROJECTOR_CONSUMER, stream=stream)
