@@ -1,12 +1,14 @@
 """Fetching batches from a durable pull consumer with one callback per message.
 
 nats-py's `fetch` takes each message of a batch with `next_msg`, which creates a task and a
-`wait_for` per message: about 25 µs each, more than the projector spends applying an event.
+`wait_for` per message: about 25 µs of CPU each, half of what the projector spends applying an
+event.
 `PullBatches` asks the same way (a `no_wait` request for what is there, else one request that
 lingers until `timeout`) and collects the deliveries in a subscription callback.
 
 Deliveries that arrive after a fetch returned (the lingering request keeps filling its batch)
-are kept and handed out by the next fetch, never dropped: the caller decides what a delivery
+are kept and handed out by the next fetch, never dropped; a late status of an earlier request
+(each request has its own reply subject) ends nothing. The caller decides what a delivery
 means (the projector skips what is at or below its checkpoint and fills gaps from the store).
 """
 
@@ -43,9 +45,10 @@ class PullBatches:
         self._ended = asyncio.Event()  # a status ended a request, or a batch is full
         self._want = 0
         self._refused: str | None = None
+        self._request_no = 0  # each request has its own reply subject, `<inbox>.<n>`
 
     async def start(self) -> PullBatches:
-        self._sub = await self.nc.subscribe(self.inbox, cb=self._on_msg)
+        self._sub = await self.nc.subscribe(f"{self.inbox}.*", cb=self._on_msg)
         return self
 
     async def stop(self) -> None:
@@ -53,6 +56,10 @@ class PullBatches:
             with contextlib.suppress(Exception):
                 await self._sub.unsubscribe()
             self._sub = None
+
+    @property
+    def _reply(self) -> str:
+        return f"{self.inbox}.{self._request_no}"
 
     async def _on_msg(self, msg: Msg) -> None:
         headers = msg.headers
@@ -62,8 +69,8 @@ class PullBatches:
             if len(self._got) >= self._want:
                 self._ended.set()
             return
-        if status == _HEARTBEAT:
-            return
+        if status == _HEARTBEAT or msg.subject != self._reply:
+            return  # a late status of an earlier request (its expiry, say) ends nothing now
         if status not in _ENDS_REQUEST:
             self._refused = f"{status} {headers.get('Description', '') if headers else ''}".strip()
         self._ended.set()
@@ -93,7 +100,8 @@ class PullBatches:
         self._ended.clear()
         if first:
             self._want = 1
-        await self.nc.publish(self.subject, json.dumps(request).encode(), reply=self.inbox)
+        self._request_no += 1
+        await self.nc.publish(self.subject, json.dumps(request).encode(), reply=self._reply)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(timeout):
                 await self._ended.wait()
