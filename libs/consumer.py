@@ -16,6 +16,7 @@ from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import ConsumerConfig
 
 from libs.events.subjects import EVENTS_STREAM
+from libs.eventstore.pull import PullBatches
 
 log = logging.getLogger("slipway.consumer")
 
@@ -38,28 +39,30 @@ class DurableLoop:
         js = self.nc.jetstream()
         await js.add_consumer(EVENTS_STREAM, config=self.config)
         assert self.config.durable_name is not None
-        psub = await js.pull_subscribe_bind(self.config.durable_name, EVENTS_STREAM)
-        self._task = asyncio.create_task(self._loop(psub), name=self.name)
+        pull = await PullBatches(self.nc, EVENTS_STREAM, self.config.durable_name).start()
+        self._task = asyncio.create_task(self._loop(pull), name=self.name)
 
     async def stop(self) -> None:
-        # The flag ends the loop even when a cancellation is lost inside a client call
-        # (nats-py's fetch uses 3.11's wait_for, which can swallow one).
+        # The flag ends the loop even when a cancellation is lost inside a client call.
         self._stopping = True
         if self._task is not None:
             self._task.cancel()
             await asyncio.wait([self._task], timeout=5)
 
-    async def _loop(self, psub: object) -> None:
-        while not self._stopping:
-            try:
-                msgs = await psub.fetch(self.batch, timeout=1.0)  # type: ignore[attr-defined]
-            except (NatsTimeout, TimeoutError):
-                continue
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # connection trouble: back off and keep serving
-                log.warning("%s: fetch failed: %s", self.name, exc)
-                await asyncio.sleep(0.5)
-                continue
-            for msg in msgs:
-                await self.handle(msg)
+    async def _loop(self, pull: PullBatches) -> None:
+        try:
+            while not self._stopping:
+                try:
+                    msgs = await pull.fetch(self.batch, timeout=1.0)
+                except (NatsTimeout, TimeoutError):
+                    continue
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # connection trouble: back off and keep serving
+                    log.warning("%s: fetch failed: %s", self.name, exc)
+                    await asyncio.sleep(0.5)
+                    continue
+                for msg in msgs:
+                    await self.handle(msg)
+        finally:
+            await pull.stop()
