@@ -30,7 +30,8 @@ _ENDS_REQUEST = {"404", "408"}
 
 
 class PullRefused(NatsError):
-    """The server refused the pull request (409): the consumer is gone or changed."""
+    """The server ended a pull request with an error status (409 and the like): the consumer is
+    gone or changed, or too many requests wait."""
 
 
 class PullBatches:
@@ -77,7 +78,7 @@ class PullBatches:
 
     async def fetch(self, batch: int, timeout: float) -> list[Msg]:
         """Up to `batch` deliveries: what is there at once, else the first that come within
-        `timeout` (then [] when none did). Raises PullRefused on a 409."""
+        `timeout` (then [] when none did). Raises PullRefused on an error status."""
         if self._sub is None:
             await self.start()
         self._want = batch
