@@ -25,6 +25,7 @@ from libs.events.states import DeploymentState, EnvironmentState
 from libs.events.subjects import Aggregate
 from libs.eventstore import (
     DuplicateBatch,
+    FreshStates,
     JetStreamEventStore,
     Loaded,
     PendingAppend,
@@ -68,7 +69,7 @@ class AdmissionManager:
         self.nc = nc
         self.settings = settings
         self.repo = Repository(JetStreamEventStore(nc))
-        self.envs: dict[str, Loaded[EnvironmentState]] = {}
+        self.envs = FreshStates(self.repo, Aggregate.ENVIRONMENT)
         self.deps: OrderedDict[str, Loaded[DeploymentState]] = OrderedDict()
         self.last_seq = 0  # stream sequence of the last message decided (for lag reports)
         self._loop = DurableLoop(
@@ -203,14 +204,7 @@ class AdmissionManager:
         return held
 
     async def _environment(self, dep: DeploymentState) -> Loaded[EnvironmentState]:
-        env_id = subjects.environment_id(dep.project, dep.environment)
-        held = self.envs.get(env_id)
-        if held is None:
-            held = await self.repo.load(Aggregate.ENVIRONMENT, env_id, leader=True)
-            self.envs[env_id] = held
-        else:
-            await self.repo.refresh(held, leader=True)
-        return held
+        return await self.envs.loaded(subjects.environment_id(dep.project, dep.environment))
 
 
 async def _nak(msg: Msg, delay: float) -> None:
