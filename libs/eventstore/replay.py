@@ -83,6 +83,11 @@ class Cursor:
         return Verdict.TAKE
 
 
+def server_time(ts_ns: int) -> datetime:
+    """A delivery's server timestamp (ns since the epoch) as Python keeps it (microseconds)."""
+    return _EPOCH + timedelta(microseconds=ts_ns // 1000)
+
+
 def reply_fields(reply: str) -> tuple[int, int, int, int]:
     """(stream sequence, delivery sequence, server time in ns, pending) of a delivery's reply.
 
@@ -197,8 +202,7 @@ class _Reader:
                 return
             end = seq >= self.target or pending == 0
             if seq <= self.target:
-                stored_at = _EPOCH + timedelta(microseconds=ts_ns // 1000)
-                self.buf.append(StoredMessage(seq, msg.subject, stored_at, msg.data))
+                self.buf.append(StoredMessage(seq, msg.subject, server_time(ts_ns), msg.data))
             if len(self.buf) >= self.chunk or end:
                 await self._hand_over(msg)
             if end:

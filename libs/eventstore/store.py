@@ -8,7 +8,7 @@ import json
 import uuid
 from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -33,6 +33,8 @@ from libs.eventstore.replay import (
     REPLAY_WINDOW,
     StoredMessage,
     replay_stored,
+    reply_fields,
+    server_time,
 )
 from libs.telemetry import inject_headers
 
@@ -44,7 +46,6 @@ DIRECT_BATCH = 512
 # messages one such batch carries (the server's own limit is 1,000).
 GROUP_COMMIT_AFTER = 4
 GROUP_COMMIT_MAX = 256
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -104,14 +105,6 @@ def _parse_ts(value: str) -> datetime:
     return datetime.fromisoformat(f"{head}.{(frac + '000000')[:6]}+00:00")
 
 
-def _stored_at_of_delivery(msg: Msg) -> datetime:
-    # nats-py's metadata goes through a float and can be a microsecond off the stamp that
-    # loads see; the reply subject has the exact nanoseconds.
-    tokens = (msg.reply or "").split(".")
-    ns = int(tokens[7] if len(tokens) == 9 else tokens[Msg.Ack.Timestamp])
-    return _EPOCH + timedelta(microseconds=ns // 1000)
-
-
 def _rfc3339(ts: datetime) -> str:
     if ts.tzinfo is None:
         # The server reads RFC 3339; a naive time would silently mean the host's zone.
@@ -120,10 +113,10 @@ def _rfc3339(ts: datetime) -> str:
 
 
 def stored_from_delivery(msg: Msg) -> StoredMessage:
-    """A consumer's delivery with its stream sequence and exact server time (from its reply)."""
-    return StoredMessage(
-        msg.metadata.sequence.stream, msg.subject, _stored_at_of_delivery(msg), msg.data
-    )
+    """A consumer's delivery with its stream sequence and exact server time (from its reply:
+    nats-py's metadata goes through a float and can be a microsecond off what loads see)."""
+    seq, _, ts_ns, _ = reply_fields(msg.reply or "")
+    return StoredMessage(seq, msg.subject, server_time(ts_ns), msg.data)
 
 
 def recorded_from_delivery(msg: Msg) -> Recorded:
