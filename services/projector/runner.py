@@ -137,18 +137,16 @@ class ProjectorRunner:
                 lease = Lease(kv, PROJECTOR_LOCK, self.holder, 0)
                 try:
                     await lease.take()
+                except LeaseTaken:
+                    if self.role != "standby":
+                        log.info("projector %s standing by: the lock is held", self.holder)
+                    await self._stand_by(stop)
+                    continue
                 except Exception as exc:
-                    # Held by another instance, or NATS is unreachable for now (an outage must
-                    # not end the loop, nor the query API of this process): stand by, retry.
-                    if isinstance(exc, LeaseTaken):
-                        if self.role != "standby":
-                            log.info("projector %s standing by: the lock is held", self.holder)
-                    else:
-                        log.warning("projector %s cannot take the lock: %r", self.holder, exc)
-                    self.role = "standby"
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self.settings.projector_standby_poll_s):
-                            await stop.wait()
+                    # NATS unreachable for now: an outage must not end the loop (nor the query
+                    # API of this process) — stand by and try again.
+                    log.warning("projector %s cannot take the lock: %r", self.holder, exc)
+                    await self._stand_by(stop)
                     continue
                 lease.keep_alive(self.settings.lease_refresh_s)
                 self.role = "active"
@@ -161,6 +159,12 @@ class ProjectorRunner:
                         self.role = "standby"
         finally:
             self.role = "stopped"
+
+    async def _stand_by(self, stop: asyncio.Event) -> None:
+        self.role = "standby"
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self.settings.projector_standby_poll_s):
+                await stop.wait()
 
     async def _while_held(self, lease: Lease, stop: asyncio.Event) -> None:
         self._halt = False
