@@ -137,8 +137,9 @@ class World:
             actor=USER,
             correlation_id=getattr(data, "deployment_id", None) or agg_id,
         )
-        loaded = await self.repo.load(aggregate, agg_id)
-        stored = await self.repo.append(loaded, [envelope])
+        # A user's command: decided on the latest state and tried again when the services
+        # appended meanwhile (a job finishing just as the command comes), as the gateway does.
+        _, stored = await self.repo.execute(aggregate, agg_id, lambda _state: [envelope])
         return stored[0].seq
 
     async def configure(self, env: str = "production", **fields: Any) -> str:
