@@ -61,18 +61,22 @@ class CronRunner:
         self.now = now
         self._runs: set[asyncio.Task[None]] = set()
         self._loop_task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # ------------------------------------------------------------------ lifecycle
 
     def start(self) -> CronRunner:
+        self._stopping = False
         self._loop_task = asyncio.create_task(self._loop(), name="cron-runner")
         return self
 
     async def stop(self) -> None:
+        # The flag ends the loop even when a client call swallows the cancel (3.11's wait_for
+        # inside nats-py's requests can), and the wait is bounded: a stop never hangs.
+        self._stopping = True
         if self._loop_task is not None:
             self._loop_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._loop_task
+            await asyncio.wait([self._loop_task], timeout=5)
         await self.drain()
         await self.lock.release()
 
@@ -83,7 +87,7 @@ class CronRunner:
 
     async def _loop(self) -> None:
         tick = self.settings.cron_tick_s
-        while True:
+        while not self._stopping:
             try:
                 await self.tick()
             except asyncio.CancelledError:

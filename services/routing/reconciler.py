@@ -55,9 +55,11 @@ class CaddyReconciler:
         self._dirty = asyncio.Event()
         self._confirmed = asyncio.Condition()
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
 
     async def start(self) -> None:
         """Folds the whole log, then follows it and keeps Caddy in line in the background."""
+        self._stopping = False
         last = await self.store.last_seq()
         async for rec in self.store.read_all(until_seq=last):
             self.view.apply(rec)
@@ -75,9 +77,13 @@ class CaddyReconciler:
         ]
 
     async def stop(self) -> None:
+        # The flag ends the loops even when a client call swallows the cancel (3.11's wait_for
+        # inside nats-py can), and the wait is bounded: a stop never hangs.
+        self._stopping = True
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=5)
         self._tasks = []
 
     async def wait_confirmed(self, seq: int, timeout_s: float) -> None:
@@ -87,9 +93,11 @@ class CaddyReconciler:
             await self._confirmed.wait_for(lambda: self.confirmed_seq >= seq)
 
     async def _follow(self, from_seq: int) -> None:
-        while True:
+        while not self._stopping:
             try:
                 async for rec in self.store.follow(EVENTS_ALL, from_seq=from_seq):
+                    if self._stopping:
+                        return
                     from_seq = rec.seq + 1
                     if self.view.apply(rec):
                         self._dirty.set()
@@ -102,7 +110,7 @@ class CaddyReconciler:
                 await asyncio.sleep(self.retry_s)
 
     async def _apply_loop(self) -> None:
-        while True:
+        while not self._stopping:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.check_interval_s):  # wait_for can eat a cancel
                     await self._dirty.wait()

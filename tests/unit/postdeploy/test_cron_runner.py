@@ -169,3 +169,40 @@ async def test_stopping_the_runner_releases_the_lock() -> None:
     r = runner(FakeCronStore(), FakeClock(START), lock=lock)
     await r.stop()
     assert lock.releases == 1
+
+
+class SwallowingLock(FakeRunnerLock):
+    """A lock call that eats a cancellation, as Python 3.11's wait_for inside a client call can."""
+
+    swallowed = False
+
+    async def hold(self) -> bool:
+        try:
+            await asyncio.sleep(0.2)
+        except asyncio.CancelledError:
+            if self.swallowed:
+                raise
+            self.swallowed = True  # the first one only: a race, not a rule
+        return False
+
+
+async def test_stop_returns_even_when_the_cancellation_is_swallowed() -> None:
+    r = CronRunner(
+        store=FakeCronStore(),
+        lock=SwallowingLock(),
+        caller=FakeEdgeCaller(),
+        secrets=FakeCronSecrets({}),
+        env_log=FakeEnvLog(),
+        settings=Settings(cron_tick_s=0.1),
+        now=FakeClock(START),
+    ).start()
+    await asyncio.sleep(0.05)  # inside hold(): the cancel will land there
+    stopping = asyncio.create_task(r.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=6)
+    loop_task = r._loop_task
+    for task in (stopping, loop_task):  # a hung stop must not outlive the test
+        if task is not None and not task.done():
+            task.cancel()
+    assert stopping in done, "stop() hung on a loop that swallowed its cancellation"
+    await asyncio.sleep(0.3)
+    assert loop_task is not None and loop_task.done()
