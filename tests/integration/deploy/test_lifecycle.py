@@ -18,6 +18,7 @@ from libs.events.states import DeploymentStatus
 from libs.events.subjects import Aggregate, environment_log_subject
 from libs.events.values import ConfigSnapshot, DeploymentType, JobSpec, JobType, Source
 from services.deploy.containers import attempt_labels, container_name
+from tests.factories import dep_event
 from tests.integration.deploy.deploy_support import write_image_tar
 from tests.integration.deploy.runside import RunSide
 
@@ -228,16 +229,7 @@ async def test_the_reconciler_removes_a_lost_attempts_containers_and_keeps_the_c
         started = ev.JobStarted(
             job_id="deploy", job_type=JobType.DEPLOY_IMAGE, attempt=attempt, executor="t"
         )
-        claim = new_event(
-            started,
-            aggregate=Aggregate.DEPLOYMENT,
-            aggregate_id=dep,
-            causation_id=f"claim-{attempt}",
-            actor="test",
-            correlation_id=dep,
-            job_id="deploy",
-            attempt=attempt,
-        )
+        claim = dep_event(dep, started, cause=f"claim-{attempt}", job_id="deploy", attempt=attempt)
         await side.repo.append(loaded, [claim])
         labels = attempt_labels(side.project, side.environment, dep, "deploy", attempt)
         spec = ContainerSpec(
