@@ -130,7 +130,6 @@ class _Reader:
         self.consumer = ""
         self.generation = 0
         self.finished = False
-        self.restarts = 0
 
     async def start(self) -> None:
         """Starts a consumer right after the last event handed over (the first, or a new one)."""
@@ -159,7 +158,6 @@ class _Reader:
     async def restart(self, why: str) -> list[StoredMessage]:
         """Starts a new consumer after the last event taken; returns what was taken but not
         handed over yet (the caller passes it on first)."""
-        self.restarts += 1
         self.generation += 1  # the old consumer's deliveries are ignored from here on
         leftover, self.buf = self.buf, []
         log.warning("replay: %s; resuming after seq %d", why, self.cursor.last_seq)
