@@ -5,11 +5,23 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import tempfile
+import threading
 from pathlib import Path
 
 from services.routing.caddy_config import HOST, SLOT_PREFIX, Layout, write_order
 
 _UPSTREAM = re.compile(r"u(\d+)")
+
+# One lock per routes directory in this process: two writers (threads of `asyncio.to_thread`)
+# must not interleave a slot's emptying and refilling.
+_LOCKS: dict[Path, threading.Lock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _lock_for(root: Path) -> threading.Lock:
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(root, threading.Lock())
 
 
 class RouteFiles:
@@ -17,6 +29,7 @@ class RouteFiles:
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root).absolute()
+        self._lock = _lock_for(self.root)
 
     def layout(self) -> Layout:
         slots: dict[int, str] = {}
@@ -52,21 +65,25 @@ class RouteFiles:
         """Writes the files that differ, in `write_order`; returns how many were written.
 
         A slot moving to another host is first emptied, so its old host never sees the new
-        site's files."""
-        changed = self.differing(files)
-        for path, content in changed.items():
-            if path.rsplit("/", 1)[-1] == HOST and content and self.read(path):
-                self._put(path, "")
-        for path, content in sorted(changed.items(), key=lambda kv: write_order(*kv)):
-            self._put(path, content)
-        return len(changed)
+        site's files. Writers in one process take turns; each file is replaced atomically."""
+        with self._lock:
+            changed = self.differing(files)
+            for path, content in changed.items():
+                if path.rsplit("/", 1)[-1] == HOST and content and self.read(path):
+                    self._put(path, "")
+            for path, content in sorted(changed.items(), key=lambda kv: write_order(*kv)):
+                self._put(path, content)
+            return len(changed)
 
     def _put(self, relative: str, content: str) -> None:
         target = self.root / relative
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        # A name of its own per write: another process writing the same file never renames ours.
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        tmp = Path(name)
         try:
-            tmp.write_text(content)
+            with os.fdopen(fd, "w") as out:
+                out.write(content)
             # Readable by a Caddy running as another user (compose): routes are not secrets.
             tmp.chmod(0o644)
             os.replace(tmp, target)  # atomic: a request reads the old or the new, never half
