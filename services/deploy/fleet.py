@@ -75,12 +75,24 @@ class Fleet:
         return admission.number if admission is not None else None
 
 
+# Further behind than this, the bulk reader (one ephemeral consumer) beats direct gets: the
+# first catch-up after a start reads the whole log.
+BULK_READ_AFTER = 2_000
+
+
 class FleetReader:
     """Keeps a `Fleet` current; one catch-up at a time."""
 
-    def __init__(self, store: JetStreamEventStore, fleet: Fleet | None = None) -> None:
+    def __init__(
+        self,
+        store: JetStreamEventStore,
+        fleet: Fleet | None = None,
+        *,
+        bulk_read_after: int = BULK_READ_AFTER,
+    ) -> None:
         self.store = store
         self.fleet = fleet or Fleet()
+        self.bulk_read_after = bulk_read_after
         self._lock = asyncio.Lock()
 
     async def catch_up(self, min_seq: int = 0, *, attempts: int = 20) -> Fleet:
@@ -88,6 +100,12 @@ class FleetReader:
         sequence is folded (a lagging replica), raising TimeoutError after `attempts` tries."""
         async with self._lock:
             for _ in range(attempts):
+                last = await self.store.last_seq()
+                if last - self.fleet.last_seq > self.bulk_read_after:
+                    chunks = self.store.replay(from_seq=self.fleet.last_seq + 1, until_seq=last)
+                    async for chunk in chunks:
+                        for rec in chunk:
+                            self.fleet.apply(rec)
                 async for rec in self.store.read_all(from_seq=self.fleet.last_seq + 1):
                     self.fleet.apply(rec)
                 if self.fleet.last_seq >= min_seq:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
 
 import pytest
 
@@ -17,39 +16,10 @@ from services.routing.desired import MAINTENANCE, Target
 from services.routing.lifecycle import cause_of, wants_maintenance
 from services.routing.reconciler import CaddyReconciler
 from tests.factories import Story, env_event
+from tests.unit.routing.fakes import MemoryLog
 
 ENV = "proj_prod"
 HOST = "prod.proj.localhost"
-
-
-class MemoryLog:
-    def __init__(self) -> None:
-        self.records: list[Recorded] = []
-        self.unseen = 0  # events stored but not delivered to followers yet (a lagging consumer)
-        self._grew = asyncio.Event()
-
-    def append(self, envelope: Envelope) -> int:
-        seq = len(self.records) + 1
-        self.records.append(Recorded(seq, datetime.now(UTC), b"", envelope))
-        self._grew.set()
-        return seq
-
-    async def last_seq(self) -> int:
-        return len(self.records) + self.unseen
-
-    async def read_all(self, *, until_seq: int | None = None) -> AsyncIterator[Recorded]:
-        for rec in self.records[:until_seq]:
-            yield rec
-
-    async def follow(
-        self, subject_filter: str = "", *, from_seq: int = 1
-    ) -> AsyncIterator[Recorded]:
-        while True:
-            while from_seq <= len(self.records):
-                yield self.records[from_seq - 1]
-                from_seq += 1
-            self._grew.clear()
-            await self._grew.wait()
 
 
 def _switch(*upstreams: str) -> Envelope:
